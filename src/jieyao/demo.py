@@ -1,0 +1,62 @@
+"""The bundled demo: a small corpus of structural imitations that shows intake, limits and errors at
+work, plus one known-hash hit. Rebuilt from scratch on every run; nothing is downloaded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from jieyao import imitations as im
+
+MARKER = ".jieyao-demo"
+
+
+@dataclass(frozen=True)
+class DemoCorpus:
+    root: Path
+    hash_list: Path
+
+
+def build_demo_corpus(root: Path) -> DemoCorpus:
+    if root.exists():
+        if not (root / MARKER).exists():
+            raise RuntimeError(f"{root} exists and is not a jieyao demo corpus; refusing to overwrite it")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("built by `jieyao demo`; safe to delete\n")
+
+    def put(rel: str, data: bytes) -> Path:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    put("notes/readme.txt", "一份普通的说明文件 / an ordinary text file\n".encode())
+    inner_tar = im.gzip_bytes(im.tar_bytes({"album/a.txt": b"holiday notes\n", "album/b.txt": b"more notes\n"}),
+                              name="album.tar")
+    put("uploads/photos.zip", im.zip_bytes({"readme.txt": b"a folder of notes\n", "album.tar.gz": inner_tar,
+                                            "deeper/archive.7z": im.sevenzip_bytes({"x/y.txt": b"seven\n"})}))
+    put("uploads/DeepFaceLab_imitation_build.exe", im.sfx_exe(im.sevenzip_bytes(im.dfl_build_layout())))
+    known = im.rand_bytes(4096, seed=7)
+    put("uploads/shared-tool.7z", im.sevenzip_bytes({"tools/faceswap-imitation.bin": known}))
+    put("uploads/notes.rar", im.rar4_bytes({"notes/todo.txt": b"stored in a RAR 4 archive\n"}))
+    put("hostile/ratio-bomb.zip", im.ratio_bomb_zip(64 * 1024 * 1024))
+    put("hostile/overlap-bomb.zip", im.overlapping_zip_bomb())
+    put("hostile/nest-20.zip", im.nested_zip(20))
+    put("hostile/truncated.7z", im.sevenzip_bytes({"a.bin": im.rand_bytes(20000, seed=1)})[:-40])
+    put("hostile/locked.zip", im.zip_with_encrypted_flag({"secret/model.bin": b"not really encrypted\n"}))
+    put("hostile/traversal.tar", im.tar_bytes({"../../escape.txt": b"x\n", "/abs/path.txt": b"y\n"},
+                                              symlinks={"link-to-etc": "/etc/passwd"}))
+    put("hostile/garbage-overlay.exe", im.pe_stub() + im.rand_bytes(3000, seed=3))
+    put("hostile/empty.bin", b"")
+    try:
+        os.symlink("/etc/hostname", root / "hostile" / "link-outside-root")
+    except OSError:
+        pass
+    hash_list = put("hashes/demo.hsb", (f"# demo known-hash list (ClamAV .hsb format)\n"
+                                        f"{hashlib.sha256(known).hexdigest()}:{len(known)}:"
+                                        "Demo.FaceSwapTool.Imitation\n").encode())
+    return DemoCorpus(root=root, hash_list=hash_list)

@@ -1,0 +1,156 @@
+"""7z via py7zr, extracted straight into our writers (py7zr's writer-factory API): nothing touches
+the disk, solid blocks are decompressed once, and a limit hit stops only the member it belongs to."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import py7zr
+from py7zr.io import Py7zIO, WriterFactory
+
+from jieyao.intake.blob import BlobWriter
+from jieyao.intake.containers.base import (
+    Container,
+    ContainerError,
+    Entry,
+    EntryKind,
+    MemberSink,
+    display_name,
+)
+from jieyao.limits import LimitHit
+
+
+def _open(blob: Any) -> py7zr.SevenZipFile:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return py7zr.SevenZipFile(blob.open(), mode="r")
+
+
+class SevenZipContainer(Container):
+    format = "7z"
+
+    def __init__(self, blob, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(blob, ctx)
+        try:
+            self._archive = _open(blob)
+        except py7zr.exceptions.PasswordRequired as exc:
+            raise ContainerError("intake.encrypted",
+                                 "7z archive has encrypted headers; its listing cannot be read") from exc
+        except Exception as exc:  # py7zr raises many kinds on hostile headers
+            raise ContainerError("intake.corrupt", f"corrupt or truncated 7z: {type(exc).__name__}: {exc}") from exc
+        self._encrypted = bool(self._archive.needs_password())
+
+    def entries(self) -> list[Entry]:
+        out = []
+        for info in self._archive.list()[: self.ctx.limits.max_members + 1]:
+            if info.is_directory:
+                kind = EntryKind.DIR
+            elif info.is_symlink:
+                kind = EntryKind.SYMLINK
+            else:
+                kind = EntryKind.FILE
+            out.append(Entry(
+                name=display_name(info.filename),
+                kind=kind,
+                size=info.uncompressed,
+                packed=info.compressed,
+                encrypted=self._encrypted,
+                key=info.filename,
+            ))
+        return out
+
+    def extract(self, entries: list[Entry], sink: MemberSink) -> None:
+        remaining = {e.key: e for e in entries}
+        packed_total = self.blob.size
+        while remaining:
+            factory = _SinkFactory(remaining, sink, packed_total)
+            try:
+                archive = _open(self.blob)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    archive.extract(targets=list(remaining), factory=factory)
+                archive.close()
+            except LimitHit as hit:
+                if hit.scope == "target":
+                    raise
+                if factory.current is not None:
+                    factory.current_writer.discard()  # type: ignore[union-attr]
+                    sink.failed(factory.current, hit)
+                    remaining.pop(factory.current.key, None)
+                    continue
+                raise
+            except Exception as exc:
+                if factory.current is not None:
+                    sink.failed(factory.current, exc)
+                    remaining.pop(factory.current.key, None)
+                if remaining:
+                    self.notes.append(("intake.corrupt",
+                                       f"7z extraction stopped ({type(exc).__name__}: {exc}); "
+                                       f"{len(remaining)} members not scanned"))
+                return
+            for key in factory.finished:
+                remaining.pop(key, None)
+            return
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+class _Adapter(Py7zIO):
+    def __init__(self, factory: _SinkFactory, entry: Entry, writer: BlobWriter) -> None:
+        self._factory = factory
+        self._entry = entry
+        self._writer = writer
+
+    def write(self, s: bytes | bytearray) -> int:
+        return self._writer.write(s)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None
+
+    def size(self) -> int:
+        return self._writer.size
+
+    def close(self) -> None:
+        self._factory.close(self._entry)
+
+
+class _SinkFactory(WriterFactory):
+    """Maps py7zr's output paths back to our entries and hands each a writer from the sink."""
+
+    def __init__(self, remaining: dict[Any, Entry], sink: MemberSink, packed_total: int) -> None:
+        self._remaining = remaining
+        self._sink = sink
+        self.current: Entry | None = None
+        self.current_writer: BlobWriter | None = None
+        self.finished: list[Any] = []
+
+    def _lookup(self, filename: str) -> Entry | None:
+        parts = filename.replace("\\", "/").split("/")
+        for i in range(len(parts)):
+            entry = self._remaining.get("/".join(parts[i:]))
+            if entry is not None:
+                return entry
+        return None
+
+    def create(self, filename: str) -> Py7zIO:
+        entry = self._lookup(filename) or Entry(name=display_name(filename), key=filename)
+        self.current = entry
+        self.current_writer = self._sink.writer(entry)
+        return _Adapter(self, entry, self.current_writer)
+
+    def close(self, entry: Entry) -> None:
+        writer = self.current_writer
+        self.current = None
+        self.current_writer = None
+        self.finished.append(entry.key)
+        self._remaining.pop(entry.key, None)
+        if writer is not None:
+            self._sink.done(entry, writer)
