@@ -5,11 +5,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from jieyao.limits import ScanLimits  # noqa: E402
-from jieyao.model import Category, Decision, Finding, ScanReport, TargetResult  # noqa: E402
-from jieyao.recognise.base import Item, Recogniser  # noqa: E402
-from jieyao.rulepack import RulePack, load_rules  # noqa: E402
-from jieyao.scan import iter_scan, scan_bytes, scan_paths  # noqa: E402
+from jieyao.limits import ScanLimits
+from jieyao.model import Category, Decision, Finding, ScanReport, TargetResult
+from jieyao.recognise.base import Item, Recogniser
+from jieyao.rulepack import RulePack, load_rules
+from jieyao.scan import iter_scan, scan_bytes, scan_paths
 
 __all__ = [
     "Category",

@@ -9,9 +9,11 @@ import argparse
 import contextlib
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
+
+from rich.console import Console
 
 from jieyao import __version__
 from jieyao.limits import ScanLimits
@@ -83,7 +85,7 @@ def _limits(args: argparse.Namespace) -> ScanLimits:
 def _paths(args: argparse.Namespace) -> list[str]:
     paths = list(args.paths)
     if args.paths_from:
-        stream = sys.stdin if args.paths_from == "-" else open(args.paths_from, encoding="utf-8")  # noqa: SIM115
+        stream = sys.stdin if args.paths_from == "-" else open(args.paths_from, encoding="utf-8")
         with stream if stream is not sys.stdin else contextlib.nullcontext(stream):
             paths.extend(line.rstrip("\n") for line in stream if line.strip())
     return paths
@@ -122,7 +124,7 @@ def run_scan(paths: Sequence[str], limits: ScanLimits, config: RecogniserConfig,
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[object]:
+def _progress(enabled: bool) -> Iterator[Callable[[str], object]]:
     if not enabled:
         yield lambda _path: None
         return
@@ -134,8 +136,7 @@ def _progress(enabled: bool) -> Iterator[object]:
         yield lambda path: bar.update(task, advance=1, description=path[-60:])
 
 
-def _stderr_console():  # type: ignore[no-untyped-def]
-    from rich.console import Console
+def _stderr_console() -> Console:
 
     return Console(file=sys.stderr)
 

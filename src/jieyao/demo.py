@@ -3,6 +3,7 @@ work, plus one known-hash hit. Rebuilt from scratch on every run; nothing is dow
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -52,10 +53,8 @@ def build_demo_corpus(root: Path) -> DemoCorpus:
                                               symlinks={"link-to-etc": "/etc/passwd"}))
     put("hostile/garbage-overlay.exe", im.pe_stub() + im.rand_bytes(3000, seed=3))
     put("hostile/empty.bin", b"")
-    try:
+    with contextlib.suppress(OSError):
         os.symlink("/etc/hostname", root / "hostile" / "link-outside-root")
-    except OSError:
-        pass
     hash_list = put("hashes/demo.hsb", (f"# demo known-hash list (ClamAV .hsb format)\n"
                                         f"{hashlib.sha256(known).hexdigest()}:{len(known)}:"
                                         "Demo.FaceSwapTool.Imitation\n").encode())

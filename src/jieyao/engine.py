@@ -231,7 +231,8 @@ class Scanner:
             elif e.size is not None and e.size > limits.max_member_bytes:
                 st.findings.append(limit_finding(LimitHit(
                     "member_bytes", "member", f"declared size {e.size} is larger than max_member_bytes="
-                                              f"{limits.max_member_bytes}; not extracted"), join_member(member, e.name)))
+                                              f"{limits.max_member_bytes}; not extracted"),
+                    join_member(member, e.name)))
             elif (e.size and e.packed and e.size > limits.ratio_floor_bytes
                   and e.size / e.packed > limits.max_ratio):
                 st.findings.append(limit_finding(LimitHit(

@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jieyao.intake.blob import Blob
@@ -81,7 +82,7 @@ def _hash_lists(config: RecogniserConfig) -> list[Recogniser]:
     from jieyao.recognise.hashes import HashListRecogniser
     from jieyao.rulepack import hash_list_files
 
-    files = [*hash_list_files(config.rules_dirs), *config.hash_files]
+    files: list[str | Path] = [*hash_list_files(config.rules_dirs), *config.hash_files]
     return [HashListRecogniser.from_files(files)] if files else []
 
 

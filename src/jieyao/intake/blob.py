@@ -12,7 +12,7 @@ import os
 import stat
 import tempfile
 from abc import ABC, abstractmethod
-from typing import BinaryIO
+from typing import IO
 
 from jieyao.limits import Budget, LimitHit, ScanLimits
 
@@ -40,9 +40,9 @@ class Blob(ABC):
         n = min(n, self.size)
         return self.read_at(self.size - n, n)
 
-    def open(self) -> BinaryIO:
+    def open(self) -> IO[bytes]:
         """A new independent reader positioned at 0; the caller closes it."""
-        return io.BufferedReader(_BlobRaw(self), buffer_size=CHUNK)  # type: ignore[arg-type]
+        return io.BufferedReader(_BlobRaw(self), buffer_size=CHUNK)
 
     def slice(self, offset: int, length: int | None = None) -> Blob:
         offset = max(0, min(offset, self.size))
@@ -63,7 +63,7 @@ class BytesBlob(Blob):
     def read_at(self, offset: int, n: int) -> bytes:
         return self._data[offset : offset + max(0, n)]
 
-    def open(self) -> BinaryIO:
+    def open(self) -> IO[bytes]:
         return io.BytesIO(self._data)
 
     @property
@@ -165,7 +165,7 @@ def open_file_blob(path: str, limits: ScanLimits) -> FileBlob:
         hashed = 0
         with open(fd, "rb", buffering=0, closefd=False) as f:
             while hashed < limits.max_file_bytes:
-                n = f.readinto(view)  # type: ignore[attr-defined]
+                n = f.readinto(view)
                 if not n:
                     break
                 digest.update(view[:n])
@@ -191,7 +191,7 @@ class BlobWriter:
         self._label = label
         self._hash = hashlib.sha256()
         self._buf = bytearray()
-        self._file: BinaryIO | None = None
+        self._file: IO[bytes] | None = None
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -213,7 +213,7 @@ class BlobWriter:
                            f"({self._packed} bytes packed, over {self.size} extracted so far)")
         self._hash.update(data)
         if self._file is None and len(self._buf) + n > SPOOL_THRESHOLD:
-            self._file = tempfile.TemporaryFile(dir=self._spool_dir)  # noqa: SIM115 - owned by the blob
+            self._file = tempfile.TemporaryFile(dir=self._spool_dir)
             self._file.write(self._buf)
             self._buf = bytearray()
         if self._file is not None:
@@ -237,7 +237,7 @@ class BlobWriter:
             self._file = None
 
 
-def copy_into(src: BinaryIO, writer: BlobWriter) -> None:
+def copy_into(src: IO[bytes], writer: BlobWriter) -> None:
     """Stream a decompressing reader into a writer, chunk by chunk, never more than CHUNK at once."""
     while True:
         chunk = src.read(CHUNK)

@@ -16,8 +16,8 @@ class Reporter(ABC):
         self.rule_help = rule_help or {}
         self.color = color
 
-    def target(self, result: TargetResult) -> None:  # noqa: B027 - optional hook
+    def target(self, result: TargetResult) -> None:
         """Called once per target, in input order, as soon as it is ready."""
 
-    def finish(self, report: ScanReport) -> None:  # noqa: B027 - optional hook
+    def finish(self, report: ScanReport) -> None:
         """Called once, after the last target."""

@@ -7,11 +7,12 @@ hands out (memory, or an unnamed file in the scan's private temp dir).
 from __future__ import annotations
 
 import enum
+import functools
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from jieyao.intake.blob import Blob, BlobWriter, copy_into
 from jieyao.limits import LimitHit, ScanLimits
@@ -76,20 +77,20 @@ class Container(ABC):
     def entries(self) -> list[Entry]:
         """At most limits.max_members + 1 entries (one more tells the engine the limit was hit)."""
 
-    def open_entry(self, entry: Entry) -> BinaryIO:
+    def open_entry(self, entry: Entry) -> IO[bytes]:
         raise NotImplementedError
 
     def extract(self, entries: list[Entry], sink: MemberSink) -> None:
         """Stream each entry into a writer from `sink`, in archive order. Member-scoped failures are
         reported to the sink and the next entry follows; target-scoped limit hits propagate."""
         for entry in entries:
-            extract_one(entry, lambda e=entry: self.open_entry(e), sink)
+            extract_one(entry, functools.partial(self.open_entry, entry), sink)
 
     def close(self) -> None:
         """Release file handles the reader holds."""
 
 
-def extract_one(entry: Entry, opener: Callable[[], BinaryIO], sink: MemberSink) -> None:
+def extract_one(entry: Entry, opener: Callable[[], IO[bytes]], sink: MemberSink) -> None:
     writer = sink.writer(entry)
     try:
         with opener() as src:

@@ -63,8 +63,8 @@ class PeContainer(Container):
         self.inner_format: str | None = None
         end = pe_image_end(blob.head(1024 * 1024))
         overlay = blob.size - end if end is not None and end < blob.size else 0
-        found = find_embedded_archive(blob, end if overlay else 0x40)
-        if found is None and overlay:
+        found = find_embedded_archive(blob, end) if overlay and end is not None else None
+        if found is None:
             found = find_embedded_archive(blob, 0x40)
         if found is None:
             if overlay:

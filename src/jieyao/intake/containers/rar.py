@@ -6,7 +6,7 @@ is reported as unreadable (decision review), never silently passed."""
 from __future__ import annotations
 
 import functools
-from typing import BinaryIO
+from typing import IO
 
 import rarfile
 
@@ -64,13 +64,13 @@ class RarContainer(Container):
             ))
         return out
 
-    def open_entry(self, entry: Entry) -> BinaryIO:
+    def open_entry(self, entry: Entry) -> IO[bytes]:
         info = entry.key
         assert isinstance(info, rarfile.RarInfo)
         if info.compress_type != rarfile.RAR_M0 and rar_backend() is None:
             raise ContainerError("intake.rar_backend_missing",
                                  f"RAR member is compressed and no RAR backend is installed: {BACKEND_HINT}")
-        return self._rf.open(info)  # type: ignore[no-any-return]
+        return self._rf.open(info)
 
     def close(self) -> None:
         self._rf.close()

@@ -69,7 +69,7 @@ class SevenZipContainer(Container):
                 archive = _open(self.blob)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    archive.extract(targets=list(remaining), factory=factory)
+                    archive.extract(targets=[str(k) for k in remaining], factory=factory)
                 archive.close()
             except LimitHit as hit:
                 if hit.scope == "target":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-from typing import BinaryIO
+from typing import IO
 
 import zstandard
 
@@ -49,16 +49,15 @@ class StreamContainer(Container):
                     break
         return [Entry(name=basename(name), size=None, packed=self.blob.size)]
 
-    def open_entry(self, entry: Entry) -> BinaryIO:
+    def open_entry(self, entry: Entry) -> IO[bytes]:
         raw = self.blob.open()
         if self.format == "gzip":
             return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
         if self.format == "bzip2":
-            return bz2.BZ2File(raw, mode="rb")  # type: ignore[return-value]
+            return bz2.BZ2File(raw, mode="rb")
         if self.format == "xz":
-            return lzma.LZMAFile(raw, mode="rb")  # type: ignore[return-value]
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return reader  # type: ignore[no-any-return]
+            return lzma.LZMAFile(raw, mode="rb")
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
 
 
 def stream_container(fmt: str) -> type[StreamContainer]:

@@ -5,7 +5,7 @@ Symlinks, hardlinks, devices and fifos are listed as what they are and never fol
 from __future__ import annotations
 
 import tarfile
-from typing import BinaryIO
+from typing import IO
 
 from jieyao.intake.containers.base import Container, ContainerError, Entry, EntryKind, display_name
 
@@ -62,7 +62,7 @@ class TarContainer(Container):
                                f"tar is truncated or corrupt after {len(out)} entries: {exc}"))
         return out
 
-    def open_entry(self, entry: Entry) -> BinaryIO:
+    def open_entry(self, entry: Entry) -> IO[bytes]:
         info = entry.key
         assert isinstance(info, tarfile.TarInfo)
         if info.offset_data + info.size > self.blob.size:

@@ -3,8 +3,9 @@ overlapping-entry bomb check that `zipfile` lacks on older Pythons."""
 
 from __future__ import annotations
 
+import itertools
 import zipfile
-from typing import BinaryIO
+from typing import IO
 
 from jieyao.intake.containers.base import Container, ContainerError, Entry, EntryKind, display_name
 
@@ -49,7 +50,7 @@ class ZipContainer(Container):
     def _check_overlap(self, infos: list[zipfile.ZipInfo]) -> None:
         """Fifield's non-recursive bomb points many central entries at one overlapping local file."""
         ordered = sorted(infos, key=lambda i: i.header_offset)
-        for prev, cur in zip(ordered, ordered[1:], strict=False):
+        for prev, cur in itertools.pairwise(ordered):
             if cur.header_offset < prev.header_offset + 30 + prev.compress_size:
                 raise ContainerError(
                     "limit.zip_overlap",
@@ -58,8 +59,9 @@ class ZipContainer(Container):
                     "not extracted",
                 )
 
-    def open_entry(self, entry: Entry) -> BinaryIO:
-        return self._zf.open(entry.key)  # type: ignore[arg-type]
+    def open_entry(self, entry: Entry) -> IO[bytes]:
+        assert isinstance(entry.key, zipfile.ZipInfo)
+        return self._zf.open(entry.key)
 
     def close(self) -> None:
         self._zf.close()
