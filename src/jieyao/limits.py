@@ -34,8 +34,9 @@ class ScanLimits:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) <= 0:
-                raise ValueError(f"limit {f.name} must be positive, got {getattr(self, f.name)!r}")
+            value = getattr(self, f.name)
+            if value < 0 or (value == 0 and f.name != "max_depth"):
+                raise ValueError(f"limit {f.name} must be positive, got {value!r}")
 
 
 class LimitHit(Exception):

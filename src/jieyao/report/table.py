@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -23,16 +25,29 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _common_root(paths: list[str]) -> str:
+    """The folder all targets share, so the table can show short relative paths."""
+    if len(paths) < 2:
+        return ""
+    try:
+        root = os.path.commonpath(paths)
+    except ValueError:  # a mix of absolute and relative paths
+        return ""
+    return root if root and root not in paths else os.path.dirname(root)
+
+
 class TableReporter(Reporter):
     def finish(self, report: ScanReport) -> None:
         console = Console(file=self.out, force_terminal=self.color, no_color=not self.color,
                           width=None if self.color else 160, soft_wrap=False)
-        table = Table(show_lines=True, expand=False, title="jieyao scan")
-        table.add_column("target", overflow="fold", max_width=48)
+        root = _common_root([t.path for t in report.targets])
+        table = Table(show_lines=True, expand=False, title="jieyao scan",
+                      caption=f"paths relative to {root}" if root else None)
+        table.add_column("target", overflow="fold", ratio=1)
         table.add_column("decision")
         table.add_column("format")
         table.add_column("size", justify="right")
-        table.add_column("findings (rule · member · why)", overflow="fold")
+        table.add_column("findings (rule · member · why)", overflow="fold", ratio=2)
         for t in report.targets:
             lines = Text()
             if t.skipped:
@@ -46,7 +61,8 @@ class TableReporter(Reporter):
                 if f.member:
                     lines.append(f" · {f.member}", style="cyan")
                 lines.append(f" · {'; '.join(f.evidence)}", style="dim" if f.decision is Decision.PASS else "")
-            table.add_row(t.path, Text(t.decision.value, style=_STYLE[t.decision]), t.format or "",
+            shown = os.path.relpath(t.path, root) if root else t.path
+            table.add_row(shown, Text(t.decision.value, style=_STYLE[t.decision]), t.format or "",
                           _size(t.size), lines)
         console.print(table)
         s = report.stats

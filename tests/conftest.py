@@ -1,0 +1,26 @@
+"""Shared test helpers. Fixtures are built by code (jieyao.imitations); nothing binary is committed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          max_examples=int(os.environ.get("JIEYAO_FUZZ_EXAMPLES", "60")))
+settings.load_profile("default")
+
+
+@pytest.fixture
+def put(tmp_path: Path):
+    """put('a/b.zip', data) writes a file under tmp_path and returns its path."""
+
+    def _put(rel: str, data: bytes) -> Path:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    return _put
