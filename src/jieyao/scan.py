@@ -6,8 +6,9 @@ from __future__ import annotations
 import atexit
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from jieyao.engine import Scanner
@@ -59,9 +60,36 @@ def _worker_init(limits: ScanLimits, config: RecogniserConfig) -> None:
     atexit.register(_WORKER.close)
 
 
-def _worker_scan(item: WalkItem) -> TargetResult:
+def _worker_scan(batch: list[WalkItem]) -> list[TargetResult]:
     assert _WORKER is not None
-    return _result_for(_WORKER, item)
+    return [_result_for(_WORKER, item) for item in batch]
+
+
+BATCH = 16
+"""Targets sent to a worker at once: amortises inter-process overhead for many small files."""
+
+
+def _batches(items: Iterable[WalkItem], size: int) -> Iterator[list[WalkItem]]:
+    batch: list[WalkItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _ordered_pool_map(pool: ProcessPoolExecutor, items: Iterable[WalkItem], window: int) -> Iterator[TargetResult]:
+    """Like pool.map, but keeps at most `window` batches in flight, so walking a bucket of a billion
+    files does not queue a billion futures."""
+    pending: deque[Future[list[TargetResult]]] = deque()
+    for batch in _batches(items, BATCH):
+        pending.append(pool.submit(_worker_scan, batch))
+        if len(pending) >= window:
+            yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()
 
 
 def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
@@ -78,7 +106,7 @@ def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
         return
     make_scanner(limits, config).close()  # validate configuration in this process first
     with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(limits, config)) as pool:
-        yield from pool.map(_worker_scan, items, chunksize=8)
+        yield from _ordered_pool_map(pool, items, window=jobs * 4)
 
 
 def scan_paths(paths: Sequence[str | Path], limits: ScanLimits | None = None, rules: RulesArg = None, *,
