@@ -62,6 +62,11 @@ class RarContainer(Container):
                 encrypted=bool(info.needs_password()),
                 key=info,
             ))
+        problem = self._rf.strerror()  # rarfile stops quietly at a truncated or corrupt header
+        if problem:
+            if not out:
+                raise ContainerError("intake.corrupt", f"corrupt or truncated rar: {problem}")
+            self.notes.append(("intake.corrupt", f"rar is truncated or corrupt after {len(out)} entries: {problem}"))
         return out
 
     def open_entry(self, entry: Entry) -> IO[bytes]:

@@ -45,6 +45,7 @@ class TarContainer(Container):
             while len(out) < cap:
                 info = self._tf.next()
                 if info is None:
+                    self._check_end(len(out))
                     break
                 kind = _kind(info)
                 out.append(Entry(
@@ -61,6 +62,15 @@ class TarContainer(Container):
             self.notes.append(("intake.corrupt",
                                f"tar is truncated or corrupt after {len(out)} entries: {exc}"))
         return out
+
+    def _check_end(self, count: int) -> None:
+        """tarfile stops quietly at a truncated or garbled header once past the first; only a zero
+        block is a real end of archive."""
+        block = self.blob.read_at(self._tf.offset, tarfile.BLOCKSIZE)
+        if block != bytes(tarfile.BLOCKSIZE):
+            what = "is truncated" if len(block) < tarfile.BLOCKSIZE else "has an unreadable header"
+            self.notes.append(("intake.corrupt", f"tar {what} at offset {self._tf.offset}, after {count} entries; "
+                                                 "no end-of-archive block"))
 
     def open_entry(self, entry: Entry) -> IO[bytes]:
         info = entry.key

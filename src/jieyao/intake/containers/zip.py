@@ -38,7 +38,7 @@ class ZipContainer(Container):
             else:
                 kind = EntryKind.FILE
             out.append(Entry(
-                name=display_name(info.filename),
+                name=display_name(info.orig_filename),  # zipfile cuts `filename` at a NUL; keep what follows
                 kind=kind,
                 size=info.file_size,
                 packed=info.compress_size,
