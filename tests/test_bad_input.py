@@ -254,7 +254,7 @@ def _truncated() -> dict[str, tuple[bytes, str, str]]:
         "t.gz": (im.gzip_bytes(PAYLOAD, name="a.bin")[:1500], "finding", "EOFError"),
         "t.bz2": (im.bzip2_bytes(PAYLOAD)[:1500], "finding", "EOFError"),
         "t.xz": (im.xz_bytes(PAYLOAD)[:1500], "finding", "EOFError"),
-        "t.zst": (im.zstd_bytes(PAYLOAD)[:1500], "finding", "EOFError"),
+        "t.zst": (im.zstd_bytes(PAYLOAD)[:1500], "finding", "frame truncated"),
     }
 
 
@@ -598,3 +598,19 @@ def test_compressed_rar_member_with_a_backend_and_garbage_data(tmp_path: Path, b
     assert hit.member == "m.bin" and hit.decision is Decision.REVIEW
     assert bad.error is None and bad.members == 0
     assert not [f for f in bad.findings if f.rule == "intake.rar_backend_missing"]
+
+
+def test_one_hostile_7z_name_does_not_hide_the_other_members() -> None:
+    # py7zr refuses a whole extraction for one '../' name; jieyao still reads every member.
+    names = {"../../escape.txt": b"up\n", "/abs/x.txt": b"abs\n", "ok/model.bin": b"weights\n"}
+    result = scan_bytes("escape.7z", sevenzip_with_raw_names(names))
+    assert result.members == 3 and result.error is None
+    assert findings(result, "intake.unsafe_name")
+    assert not [f for f in result.findings if f.rule == "intake.corrupt"]
+
+
+def test_format_is_reported_even_when_a_target_limit_stops_the_scan() -> None:
+    result = scan_bytes("many.zip", im.zip_bytes({f"{i}.txt": b"x" * 100 for i in range(50)}),
+                        limits=ScanLimits(max_target_bytes=1000))
+    assert findings(result, "limit.target_bytes")
+    assert result.format == "zip"

@@ -191,3 +191,49 @@ def test_scanner_reports_recogniser_failures_and_goes_on():
 @pytest.mark.skipif(rar_backend() is None, reason="no RAR backend (apt-get install unar)")
 def test_rar_backend_is_found():
     assert rar_backend() in ("unrar", "unar", "bsdtar")
+
+
+def test_gbk_member_names_from_chinese_windows_are_decoded():
+    from tests.fixtures.hostile import zip_with_raw_names
+
+    data = zip_with_raw_names({"神农汉化 训练.bat".encode("gbk"): b"x", "中文.txt".encode(): b"z"})
+    rec, result = scan("a.zip", data)
+    assert {"神农汉化 训练.bat", "中文.txt"} <= set(rec.by_member())
+    assert not [f for f in result.findings if f.rule == "intake.unsafe_name"]
+    tar_name = "模型/底丹.bin".encode("gbk").decode("utf-8", errors="surrogateescape")
+    rec, _ = scan("a.tar", im.tar_bytes({tar_name: b"x"}))
+    assert "模型/底丹.bin" in rec.by_member()
+
+
+def test_stray_archive_signatures_inside_a_pe_image_are_not_an_archive():
+    # A DLL whose code holds "PK\x03\x04" and "Rar!" bytes: no overlay, nothing opens, nothing to review.
+    dll = im.pe_stub(code=b"\xc3" + b"PK\x03\x04" + bytes(20) + b"Rar!\x1a\x07\x00" + bytes(8))
+    _, result = scan("plain.dll", dll)
+    assert result.findings == [] and result.error is None and result.format == "pe"
+
+
+def test_archive_embedded_inside_the_pe_image_is_found_when_it_opens():
+    archive = im.zip_bytes({"payload.txt": b"inside"})
+    exe = im.pe_stub(code=b"\xc3" + b"PK\x03\x04junk" + archive)[: 0x200 + 1 + 8 + len(archive)]
+    exe = exe.ljust(0x400, b"\x00")
+    rec, result = scan("embedded.exe", exe)
+    assert rec.payloads["payload.txt"] == b"inside"
+    assert any("embedded in the image" in f.evidence[0] for f in result.findings if f.rule == "intake.sfx")
+
+
+def test_jobs_leave_no_spool_dirs_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    from jieyao.scan import scan_paths
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spool))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(20):
+        (corpus / f"{i}.zip").write_bytes(im.zip_bytes({"a.txt": b"a" * i}))
+    report = scan_paths([corpus], jobs=2)
+    assert report.stats.members == 20
+    assert list(spool.iterdir()) == []

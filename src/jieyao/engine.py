@@ -133,7 +133,7 @@ class Scanner:
         result.size = blob.size
         result.sha256 = blob.sha256
         try:
-            result.format = self._scan_item(st, blob, None, name, 0, (), None)
+            self._scan_item(st, blob, None, name, 0, (), None)
         except LimitHit as hit:
             st.findings.append(limit_finding(
                 hit, None, f"scan of this target stopped after {result.members} members; the rest is unscanned"))
@@ -146,6 +146,8 @@ class Scanner:
                    siblings: tuple[Entry, ...], container_format: str | None) -> str:
         st.budget.check_time()
         fmt = sniff(blob.head(), blob.size)
+        if member is None:
+            st.result.format = fmt
         container: Container | None = None
         entries: list[Entry] = []
         if is_container_format(fmt) and not blob.truncated:

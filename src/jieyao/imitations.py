@@ -108,7 +108,7 @@ def _rar4_block(htype: int, flags: int, body: bytes) -> bytes:
     return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
 
 
-def rar4_bytes(members: Mapping[str | bytes, bytes], *, method: int = 0x30) -> bytes:
+def rar4_bytes(members: Mapping[str, bytes] | Mapping[bytes, bytes], *, method: int = 0x30) -> bytes:
     """A RAR 4 archive. Method 0x30 stores members (readable without a backend); any other method
     claims compression, so reading needs a backend (the data is then not really compressed)."""
     out = [b"Rar!\x1a\x07\x00", _rar4_block(0x73, 0, b"\x00" * 6)]

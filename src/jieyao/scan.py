@@ -3,7 +3,6 @@ results back in input order. The CLI and the Python API both go through `iter_sc
 
 from __future__ import annotations
 
-import atexit
 import os
 import time
 from collections import deque
@@ -57,12 +56,14 @@ _WORKER: Scanner | None = None
 def _worker_init(limits: ScanLimits, config: RecogniserConfig) -> None:
     global _WORKER
     _WORKER = make_scanner(limits, config)
-    atexit.register(_WORKER.close)
 
 
 def _worker_scan(batch: list[WalkItem]) -> list[TargetResult]:
     assert _WORKER is not None
-    return [_result_for(_WORKER, item) for item in batch]
+    try:
+        return [_result_for(_WORKER, item) for item in batch]
+    finally:
+        _WORKER.close()  # pool workers exit without atexit handlers: remove the spool dir per batch
 
 
 BATCH = 16

@@ -110,9 +110,12 @@ def extract_one(entry: Entry, opener: Callable[[], IO[bytes]], sink: MemberSink)
 
 def display_name(raw: str | bytes) -> str:
     """A member name safe to print and to put in JSON: invalid UTF-8, NUL and control characters are
-    shown as escapes, never passed through."""
+    shown as escapes, never passed through. Raw bytes that are not UTF-8 are tried as GBK, the legacy
+    encoding of archives made on Chinese Windows (where DeepFaceLab forks are repackaged)."""
     if isinstance(raw, bytes):
-        text = raw.decode("utf-8", errors="surrogateescape")
+        text = _decode_legacy(raw)
+    elif any(0xDC80 <= ord(c) <= 0xDCFF for c in raw):  # surrogate-escaped bytes: decode them properly
+        text = _decode_legacy(raw.encode("utf-8", errors="surrogateescape"))
     else:
         text = raw
     out = []
@@ -125,6 +128,17 @@ def display_name(raw: str | bytes) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _decode_legacy(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gbk")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="surrogateescape")
 
 
 def unsafe_name_reasons(name: str) -> list[str]:

@@ -3,8 +3,9 @@ embedded. DeepFaceLab ships as a 7z SFX `.exe`; its members appear as `build.exe
 
 from __future__ import annotations
 
+import itertools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pefile
 
@@ -30,8 +31,12 @@ def pe_image_end(head: bytes) -> int | None:
         pe.close()
 
 
-def find_embedded_archive(blob: Blob, start: int) -> tuple[int, str] | None:
-    """First offset >= start holding a 7z (CRC-checked), RAR or ZIP signature, searched in windows."""
+MAX_CANDIDATES = 16
+"""Archive signatures tried per executable: code and resources contain stray `PK\x03\x04` bytes."""
+
+
+def archive_candidates(blob: Blob, start: int) -> Iterator[tuple[int, str]]:
+    """Offsets >= start holding a 7z (start-header CRC checked), RAR or ZIP signature, in file order."""
     limit = min(blob.size, SEARCH_BYTES)
     pos = start
     while pos < limit:
@@ -43,16 +48,16 @@ def find_embedded_archive(blob: Blob, start: int) -> tuple[int, str] | None:
             while 0 <= i < _WINDOW:
                 if fmt != "7z" or is_7z_start_header(window[i : i + 32]):
                     hits.append((pos + i, fmt))
-                    break
                 i = window.find(magic, i + 1)
-        if hits:
-            return min(hits)
+        yield from sorted(hits)
         pos += _WINDOW
-    return None
 
 
 class PeContainer(Container):
-    """Delegates to the archive found inside the executable; lists nothing when there is none."""
+    """Delegates to the archive found inside the executable; lists nothing when there is none.
+
+    An archive in the overlay (after the last section) is what SFX builders write; one inside the image
+    is accepted only when it opens, since code and resources hold stray signatures."""
 
     format = "pe"
 
@@ -60,31 +65,38 @@ class PeContainer(Container):
                  open_inner: Callable[[str, Blob, OpenContext], Container | None]) -> None:
         super().__init__(blob, ctx)
         self.inner: Container | None = None
-        self.inner_format: str | None = None
+        self._entries: list[Entry] = []
         end = pe_image_end(blob.head(1024 * 1024))
-        overlay = blob.size - end if end is not None and end < blob.size else 0
-        found = find_embedded_archive(blob, end) if overlay and end is not None else None
-        if found is None:
-            found = find_embedded_archive(blob, 0x40)
-        if found is None:
-            if overlay:
-                self.notes.append(("intake.pe_overlay",
-                                   f"PE has a {overlay}-byte overlay at offset {end} with no archive signature"))
-            return
-        offset, fmt = found
-        where = "overlay" if overlay and end is not None and offset >= end else "embedded data"
-        try:
-            self.inner = open_inner(fmt, blob.slice(offset), ctx)
-        except ContainerError as exc:
-            self.notes.append((exc.rule, f"self-extracting {fmt} archive at offset {offset} ({where}) "
-                                         f"could not be read: {exc.message}"))
-            return
-        self.inner_format = fmt
-        self.notes.append(("intake.sfx", f"self-extracting executable: {fmt} archive at offset {offset} ({where})"))
-        self.notes.extend(self.inner.notes if self.inner else [])
+        overlay_start = end if end is not None and end < blob.size else None
+        failures: list[str] = []
+        for offset, fmt in itertools.islice(archive_candidates(blob, 0x40), MAX_CANDIDATES):
+            in_overlay = overlay_start is not None and offset >= overlay_start
+            inner = None
+            try:
+                inner = open_inner(fmt, blob.slice(offset), ctx)
+                self._entries = inner.entries() if inner else []
+            except Exception as exc:  # a stray or broken signature: try the next one
+                if inner is not None:
+                    inner.close()
+                if in_overlay:
+                    message = exc.message if isinstance(exc, ContainerError) else f"{type(exc).__name__}: {exc}"
+                    failures.append(f"{fmt} signature at offset {offset} (overlay) could not be read: {message}")
+                continue
+            if inner is not None:
+                self.inner = inner
+                where = "overlay" if in_overlay else "embedded in the image"
+                self.notes.append(("intake.sfx", f"self-extracting executable: {fmt} archive at offset {offset} "
+                                                 f"({where})"))
+                self.notes.extend(self.inner.notes)
+                return
+        if failures:
+            self.notes.append(("intake.corrupt", "; ".join(failures[:3])))
+        elif overlay_start is not None:
+            self.notes.append(("intake.pe_overlay", f"PE has a {blob.size - overlay_start}-byte overlay at offset "
+                                                    f"{overlay_start} with no archive signature"))
 
     def entries(self) -> list[Entry]:
-        return self.inner.entries() if self.inner else []
+        return self._entries
 
     def extract(self, entries: list[Entry], sink: MemberSink) -> None:
         if self.inner:

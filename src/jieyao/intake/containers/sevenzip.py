@@ -3,7 +3,11 @@ the disk, solid blocks are decompressed once, and a limit hit stops only the mem
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import py7zr
@@ -19,6 +23,23 @@ from jieyao.intake.containers.base import (
     display_name,
 )
 from jieyao.limits import LimitHit
+
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _names_as_keys() -> Iterator[None]:
+    """py7zr refuses a whole extraction when one member is named `../x` or `/x`, checking the name
+    against the real working directory, which would let one hostile name hide every member. With a
+    writer factory the name is only a key for our writer (nothing touches the disk), so while we
+    extract, the check is replaced by the identity."""
+    with _PATCH_LOCK:
+        original = py7zr.py7zr.get_sanitized_output_path
+        py7zr.py7zr.get_sanitized_output_path = lambda fname, path: pathlib.Path(fname)
+        try:
+            yield
+        finally:
+            py7zr.py7zr.get_sanitized_output_path = original
 
 
 def _open(blob: Any) -> py7zr.SevenZipFile:
@@ -62,12 +83,11 @@ class SevenZipContainer(Container):
 
     def extract(self, entries: list[Entry], sink: MemberSink) -> None:
         remaining = {e.key: e for e in entries}
-        packed_total = self.blob.size
         while remaining:
-            factory = _SinkFactory(remaining, sink, packed_total)
+            factory = _SinkFactory(remaining, sink)
             try:
                 archive = _open(self.blob)
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _names_as_keys():
                     warnings.simplefilter("ignore")
                     archive.extract(targets=[str(k) for k in remaining], factory=factory)
                 archive.close()
@@ -125,23 +145,15 @@ class _Adapter(Py7zIO):
 class _SinkFactory(WriterFactory):
     """Maps py7zr's output paths back to our entries and hands each a writer from the sink."""
 
-    def __init__(self, remaining: dict[Any, Entry], sink: MemberSink, packed_total: int) -> None:
+    def __init__(self, remaining: dict[Any, Entry], sink: MemberSink) -> None:
         self._remaining = remaining
         self._sink = sink
         self.current: Entry | None = None
         self.current_writer: BlobWriter | None = None
         self.finished: list[Any] = []
 
-    def _lookup(self, filename: str) -> Entry | None:
-        parts = filename.replace("\\", "/").split("/")
-        for i in range(len(parts)):
-            entry = self._remaining.get("/".join(parts[i:]))
-            if entry is not None:
-                return entry
-        return None
-
     def create(self, filename: str) -> Py7zIO:
-        entry = self._lookup(filename) or Entry(name=display_name(filename), key=filename)
+        entry = self._remaining.get(filename) or Entry(name=display_name(filename), key=filename)
         self.current = entry
         self.current_writer = self._sink.writer(entry)
         return _Adapter(self, entry, self.current_writer)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
-from typing import IO, Any
+import struct
+from typing import IO
 
 import zstandard
 
-from jieyao.intake.blob import CHUNK
-from jieyao.intake.containers.base import Container, Entry, basename, display_name
+from jieyao.intake.blob import Blob
+from jieyao.intake.containers.base import Container, ContainerError, Entry, basename, display_name
 
 _SUFFIXES = {
     "gzip": ((".tgz", ".tar"), (".gz", ""), (".gzip", "")),
@@ -37,50 +37,49 @@ def _gzip_fname(head: bytes) -> str | None:
     return display_name(head[pos:end].decode("latin-1"))
 
 
-_ZSTD_FEED = 256
-"""Compressed bytes decoded per step: one zstd input byte can expand to ~32 KiB, so a step's output stays
-under ~8 MiB however hostile the stream."""
+_ZSTD_MAGIC = 0xFD2FB528
+_FCS_SIZES = (0, 2, 4, 8)
+_DICT_ID_SIZES = (0, 1, 2, 4)
 
 
-class _ZstdReader(io.RawIOBase):
-    """Multi-frame zstd that raises EOFError on a truncated frame, as gzip, bz2 and lzma do;
-    zstandard's stream_reader ends such a stream quietly, which would pass a truncated file."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._dctx = zstandard.ZstdDecompressor()
-        self._dobj: Any = None  # None between frames
-        self._in = memoryview(b"")
-        self._pos = 0
-        self._out = bytearray()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out:
-            if self._pos >= len(self._in):
-                self._in, self._pos = memoryview(self._raw.read(CHUNK)), 0
-                if not self._in:
-                    if self._dobj is not None:
-                        raise EOFError("zstd stream ended before the end of its frame (truncated)")
-                    return 0
-            if self._dobj is None:
-                self._dobj = self._dctx.decompressobj()
-            piece = self._in[self._pos : self._pos + _ZSTD_FEED]
-            self._pos += len(piece)
-            self._out += self._dobj.decompress(piece)
-            if self._dobj.eof:  # the next frame starts in what this one left unused
-                self._pos -= len(self._dobj.unused_data)
-                self._dobj = None
-        n = min(len(buffer), len(self._out))
-        buffer[:n] = self._out[:n]
-        del self._out[:n]
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
+def zstd_structure_error(blob: Blob) -> str | None:
+    """Walk zstd frame and block headers (RFC 8878 §3.1) without decompressing; None when every frame
+    is complete. zstandard's stream reader ends a truncated stream quietly, which would let a cut file
+    pass, so the structure is checked first: a few header reads per 128 KiB block."""
+    pos, size = 0, blob.size
+    while pos < size:
+        head = blob.read_at(pos, 18)
+        if len(head) < 4:
+            return f"trailing {len(head)} bytes after the last frame"
+        (magic,) = struct.unpack_from("<I", head)
+        if 0x184D2A50 <= magic <= 0x184D2A5F:  # skippable frame
+            if len(head) < 8:
+                return "truncated skippable frame header"
+            pos += 8 + struct.unpack_from("<I", head, 4)[0]
+            continue
+        if magic != _ZSTD_MAGIC:
+            return f"bad frame magic 0x{magic:08x} at offset {pos}"
+        if len(head) < 5:
+            return "truncated frame header"
+        fhd = head[4]
+        single_segment = bool(fhd & 0x20)
+        fcs_size = _FCS_SIZES[fhd >> 6] or (1 if single_segment else 0)
+        pos += 5 + (0 if single_segment else 1) + _DICT_ID_SIZES[fhd & 0x3] + fcs_size
+        while True:
+            block = blob.read_at(pos, 3)
+            if len(block) < 3:
+                return f"frame truncated at offset {pos} (no block header)"
+            header = int.from_bytes(block, "little")
+            kind, length = (header >> 1) & 0x3, header >> 3
+            if kind == 3:
+                return f"reserved block type at offset {pos}"
+            pos += 3 + (1 if kind == 1 else length)
+            if header & 1:
+                break
+        pos += 4 if fhd & 0x04 else 0  # content checksum
+        if pos > size:
+            return f"frame truncated: needs {pos} bytes, the stream has {size}"
+    return None
 
 
 class StreamContainer(Container):
@@ -105,7 +104,11 @@ class StreamContainer(Container):
             return bz2.BZ2File(raw, mode="rb")
         if self.format == "xz":
             return lzma.LZMAFile(raw, mode="rb")
-        return io.BufferedReader(_ZstdReader(raw), buffer_size=CHUNK)
+        problem = zstd_structure_error(self.blob)
+        if problem:
+            raw.close()
+            raise ContainerError("intake.corrupt", f"corrupt or truncated zstd: {problem}")
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
 
 
 def stream_container(fmt: str) -> type[StreamContainer]:

@@ -13,6 +13,14 @@ _STAT_SYMLINK = 0o120000
 _STAT_TYPE = 0o170000
 
 
+def _name(info: zipfile.ZipInfo) -> str:
+    """`orig_filename`, because zipfile cuts `filename` at a NUL. Without the UTF-8 flag zipfile decoded
+    the name as cp437; the raw bytes are recovered and decoded again (UTF-8, then GBK)."""
+    if info.flag_bits & 0x800:
+        return display_name(info.orig_filename)
+    return display_name(info.orig_filename.encode("cp437"))
+
+
 class ZipContainer(Container):
     format = "zip"
 
@@ -38,7 +46,7 @@ class ZipContainer(Container):
             else:
                 kind = EntryKind.FILE
             out.append(Entry(
-                name=display_name(info.orig_filename),  # zipfile cuts `filename` at a NUL; keep what follows
+                name=_name(info),
                 kind=kind,
                 size=info.file_size,
                 packed=info.compress_size,
