@@ -46,3 +46,53 @@ def test_a_named_symlink_is_followed(put, tmp_path):
     os.symlink(real, link)
     (item,) = iter_targets([str(link)])
     assert item.skipped is None and item.error is None
+
+
+def test_folder_layouts_reach_layout_recognisers_only(put, tmp_path, monkeypatch):
+    from jieyao import imitations as im
+    from jieyao import registry
+    from jieyao.model import Category, Decision, Finding
+    from jieyao.recognise.base import Recogniser
+
+    seen = []
+
+    class Layout(Recogniser):
+        name = "layout"
+        formats = frozenset({"directory"})
+
+        def recognise(self, item):
+            seen.append(item)
+            names = {e.name for e in item.children}
+            if "_internal/DeepFaceLab/main.py" in names and "6) train SAEHD.bat" in names:
+                yield Finding(rule="test.layout", category=Category.SOFTWARE, decision=Decision.BLOCK,
+                              evidence=(f"{len(names)} entries look like a build",))
+
+    class Content(Recogniser):
+        name = "content"
+
+        def recognise(self, item):
+            assert item.format != "directory"
+            return ()
+
+    monkeypatch.setitem(registry._RECOGNISER_FACTORIES, "test-layout", lambda cfg: [Layout(), Content()])
+    for rel, data in im.dfl_build_layout().items():
+        put(f"share/Build/{rel}", data)
+    put("share/other/readme.txt", b"x")
+    os.symlink("/etc", tmp_path / "share" / "other" / "etc-link")
+    for jobs in (1, 2):
+        report = scan_paths([tmp_path / "share"], jobs=jobs)
+        folders = [t for t in report.targets if t.format == "directory"]
+        assert [os.path.basename(t.path) for t in folders] == ["Build"]
+        assert folders[0].decision.value == "block"
+        assert [f.rule for f in folders[0].findings] == ["test.layout"]
+        files = [t for t in report.targets if t.format != "directory"]
+        assert len(files) == len(im.dfl_build_layout()) + 2
+    build = next(i for i in seen if i.name == "Build")
+    assert any(e.kind.value == "dir" and e.name == "_internal" for e in build.children)
+    assert not any("passwd" in e.name for i in seen for e in i.children)  # symlinked dirs are not entered
+
+
+def test_no_folder_targets_without_layout_recognisers(put, tmp_path):
+    put("a/b/c.txt", b"x")
+    report = scan_paths([tmp_path])
+    assert [t.format for t in report.targets] == ["text"]

@@ -20,15 +20,19 @@ from jieyao.intake.containers.base import (
     EntryKind,
     OpenContext,
     basename,
+    display_name,
     unsafe_name_reasons,
 )
 from jieyao.intake.sniff import sniff
+from jieyao.intake.walk import list_tree
 from jieyao.limits import Budget, LimitHit, ScanLimits
 from jieyao.model import Category, Decision, Finding, TargetResult, join_member
-from jieyao.recognise.base import Item, Recogniser
+from jieyao.recognise.base import DIRECTORY, Item, Recogniser
 from jieyao.registry import is_container_format, open_container
 
 MAX_LISTED_NAMES = 5
+FOLDER_DEPTH = 6
+"""Levels of a folder's layout shown to layout recognisers (a build's tell-tale files sit near the top)."""
 
 
 @dataclass
@@ -115,6 +119,35 @@ class Scanner:
         result.seconds = time.monotonic() - started
         return result
 
+    @property
+    def wants_folders(self) -> bool:
+        return any(r.wants_folders for r in self.recognisers)
+
+    def scan_folder(self, path: str) -> TargetResult | None:
+        """Show a folder's layout (bounded, symlinks not followed) to the recognisers that look at
+        layouts: a software build or a face-swap workspace is recognised from its file names. Returns
+        None when nothing was found, so folders only appear in reports when they matter."""
+        started = time.monotonic()
+        listing, cut = list_tree(path, self.limits.max_members, min(self.limits.max_depth, FOLDER_DEPTH))
+        children = tuple(Entry(name=display_name(e.name), kind=EntryKind.DIR if e.is_dir else EntryKind.FILE,
+                               size=e.size) for e in listing)
+        result = TargetResult(path=path, format=DIRECTORY, size=0)
+        st = _TargetState(result, Budget(self.limits), "")
+        item = Item(target=path, member=None, name=basename(os.path.abspath(path)), format=DIRECTORY,
+                    blob=BytesBlob(b""), sha256=None, size=0, depth=0, children=children)
+        for recogniser in self.recognisers:
+            if recogniser.wants_folders:
+                self._recognise_one(st, recogniser, item)
+        if not st.findings:
+            return None
+        if cut:
+            st.findings.append(limit_finding(LimitHit(
+                "members", "member", f"folder layout listed only to {len(listing)} entries and {FOLDER_DEPTH} "
+                                     "levels"), None))
+        result.findings.extend(st.findings)
+        result.seconds = time.monotonic() - started
+        return result
+
     def scan_bytes(self, name: str, data: bytes) -> TargetResult:
         import hashlib
 
@@ -197,15 +230,17 @@ class Scanner:
 
     def _recognise(self, st: _TargetState, item: Item) -> None:
         for recogniser in self.recognisers:
-            if not recogniser.wants(item):
-                continue
-            try:
-                st.findings.extend(recogniser.recognise(item))
-            except LimitHit:
-                raise
-            except Exception as exc:
-                st.add("intake.recogniser_error", Category.INTAKE, Decision.REVIEW, item.member,
-                       f"recogniser {recogniser.name!r} failed on this {item.format}: {type(exc).__name__}: {exc}")
+            if recogniser.wants(item):
+                self._recognise_one(st, recogniser, item)
+
+    def _recognise_one(self, st: _TargetState, recogniser: Recogniser, item: Item) -> None:
+        try:
+            st.findings.extend(recogniser.recognise(item))
+        except LimitHit:
+            raise
+        except Exception as exc:
+            st.add("intake.recogniser_error", Category.INTAKE, Decision.REVIEW, item.member,
+                   f"recogniser {recogniser.name!r} failed on this {item.format}: {type(exc).__name__}: {exc}")
 
     def _walk(self, st: _TargetState, container: Container, entries: list[Entry], member: str | None,
               depth: int) -> None:

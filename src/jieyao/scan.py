@@ -42,7 +42,9 @@ def make_scanner(limits: ScanLimits | None, config: RecogniserConfig) -> Scanner
     return Scanner(limits, build_recognisers(config))
 
 
-def _result_for(scanner: Scanner, item: WalkItem) -> TargetResult:
+def _result_for(scanner: Scanner, item: WalkItem) -> TargetResult | None:
+    if item.folder:
+        return scanner.scan_folder(item.path)
     if item.skipped is not None:
         return TargetResult(path=item.path, skipped=item.skipped)
     if item.error is not None:
@@ -61,7 +63,7 @@ def _worker_init(limits: ScanLimits, config: RecogniserConfig) -> None:
 def _worker_scan(batch: list[WalkItem]) -> list[TargetResult]:
     assert _WORKER is not None
     try:
-        return [_result_for(_WORKER, item) for item in batch]
+        return [r for r in (_result_for(_WORKER, item) for item in batch) if r is not None]
     finally:
         _WORKER.close()  # pool workers exit without atexit handlers: remove the spool dir per batch
 
@@ -99,13 +101,16 @@ def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
     target so that a bad hash list or rule file fails the run up front."""
     limits = limits or ScanLimits()
     config = config or RecogniserConfig()
-    items = iter_targets([os.fspath(p) for p in paths])
+    given = [os.fspath(p) for p in paths]
     if jobs <= 1:
         with make_scanner(limits, config) as scanner:
-            for item in items:
-                yield _result_for(scanner, item)
+            for item in iter_targets(given, folders=scanner.wants_folders):
+                result = _result_for(scanner, item)
+                if result is not None:
+                    yield result
         return
-    make_scanner(limits, config).close()  # validate configuration in this process first
+    with make_scanner(limits, config) as probe:  # validate configuration in this process first
+        items = iter_targets(given, folders=probe.wants_folders)
     with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(limits, config)) as pool:
         yield from _ordered_pool_map(pool, items, window=jobs * 4)
 

@@ -18,6 +18,8 @@ class WalkItem:
     path: str
     skipped: str | None = None
     error: str | None = None
+    folder: bool = False
+    """A folder, yielded (before its contents) only when some recogniser looks at folder layouts."""
 
 
 def _special_kind(mode: int) -> str:
@@ -34,7 +36,7 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def iter_targets(paths: Sequence[str]) -> Iterator[WalkItem]:
+def iter_targets(paths: Sequence[str], *, folders: bool = False) -> Iterator[WalkItem]:
     for given in paths:
         try:
             st = os.stat(given)  # a path the user named explicitly is followed, symlink or not
@@ -45,17 +47,19 @@ def iter_targets(paths: Sequence[str]) -> Iterator[WalkItem]:
             yield WalkItem(given, error=f"cannot stat: {exc.strerror or exc}")
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(given, os.path.realpath(given))
+            yield from _walk(given, os.path.realpath(given), folders)
         elif stat.S_ISREG(st.st_mode):
             yield WalkItem(given)
         else:
             yield WalkItem(given, skipped=f"{_special_kind(st.st_mode)}: not a regular file")
 
 
-def _walk(top: str, root: str) -> Iterator[WalkItem]:
+def _walk(top: str, root: str, folders: bool) -> Iterator[WalkItem]:
     stack = [top]
     while stack:
         folder = stack.pop()
+        if folders:
+            yield WalkItem(folder, folder=True)
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -99,3 +103,42 @@ def _symlink(path: str, root: str) -> WalkItem:
     if not _inside(resolved, root):
         return WalkItem(path, skipped=f"symlink -> {target!r} points outside the scan root; not followed")
     return WalkItem(path, skipped=f"symlink -> {target!r} inside the scan root; its target is scanned where it lies")
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    name: str
+    """Path relative to the listed folder, '/'-separated."""
+    is_dir: bool
+    size: int | None
+
+
+def list_tree(folder: str, max_entries: int, max_depth: int) -> tuple[list[TreeEntry], bool]:
+    """A folder's layout, breadth first and in name order, never following symlinks: at most
+    `max_entries` entries and `max_depth` levels. The flag says whether the listing was cut short."""
+    out: list[TreeEntry] = []
+    level = [("", folder)]
+    for _ in range(max_depth + 1):
+        following: list[tuple[str, str]] = []
+        for rel, path in level:
+            try:
+                with os.scandir(path) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                name = f"{rel}{e.name}"
+                try:
+                    is_dir = e.is_dir(follow_symlinks=False)
+                    size = None if is_dir else e.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+                if len(out) >= max_entries:
+                    return out, True
+                out.append(TreeEntry(name, is_dir, size))
+                if is_dir:
+                    following.append((f"{name}/", e.path))
+        if not following:
+            return out, False
+        level = following
+    return out, True

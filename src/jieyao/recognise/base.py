@@ -16,6 +16,8 @@ from jieyao.intake.blob import Blob
 from jieyao.intake.containers.base import Entry
 from jieyao.model import Finding
 
+DIRECTORY = "directory"
+
 
 @dataclass(frozen=True)
 class Item:
@@ -46,10 +48,17 @@ class Recogniser(ABC):
 
     name: ClassVar[str] = "recogniser"
     formats: ClassVar[frozenset[str] | None] = None
-    """Formats this recogniser wants to see; None means every item."""
+    """Formats this recogniser wants to see; None means every file and member. Folder layouts (format
+    `directory`, the layout in `children`) go only to recognisers that name `directory` here."""
 
     def wants(self, item: Item) -> bool:
-        return self.formats is None or item.format in self.formats
+        if self.formats is None:
+            return item.format != DIRECTORY
+        return item.format in self.formats
+
+    @property
+    def wants_folders(self) -> bool:
+        return self.formats is not None and DIRECTORY in self.formats
 
     @abstractmethod
     def recognise(self, item: Item) -> Iterable[Finding]: ...
