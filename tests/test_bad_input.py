@@ -526,9 +526,9 @@ def test_path_that_vanishes_mid_scan(tmp_path: Path, monkeypatch: pytest.MonkeyP
     last.write_bytes(GOOD_TEXT)
     real_iter = scan_module.iter_targets
 
-    def walk_then_delete(paths: Sequence[str]) -> Iterator[WalkItem]:
+    def walk_then_delete(paths: Sequence[str], **kwargs: Any) -> Iterator[WalkItem]:
         def gen() -> Iterator[WalkItem]:
-            for item in real_iter(paths):
+            for item in real_iter(paths, **kwargs):
                 if item.path == str(doomed):
                     doomed.unlink()  # after the walk saw it, before the scanner opens it
                 yield item
