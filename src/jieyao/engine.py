@@ -8,11 +8,11 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from jieyao.intake.blob import Blob, BlobWriter, BytesBlob, open_file_blob
+from jieyao.intake.blob import CHUNK, Blob, BlobWriter, BytesBlob, open_file_blob
 from jieyao.intake.containers.base import (
     Container,
     ContainerError,
@@ -39,7 +39,7 @@ FOLDER_DEPTH = 6
 class _TargetState:
     result: TargetResult
     budget: Budget
-    spool_dir: str
+    spool: Callable[[], str]
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, rule: str, category: Category, decision: Decision, member: str | None,
@@ -74,6 +74,7 @@ class Scanner:
         self.limits = limits or ScanLimits()
         self.recognisers = list(recognisers)
         self._tmp: str | None = None
+        self._buf = bytearray(CHUNK)
 
     def __enter__(self) -> Scanner:
         return self
@@ -88,7 +89,8 @@ class Scanner:
             self._tmp = None
 
     def _spool_dir(self) -> str:
-        if self._tmp is None or not os.path.isdir(self._tmp):
+        """Made on first need (most scans never spill to disk) and removed by close()."""
+        if self._tmp is None:
             self._tmp = tempfile.mkdtemp(prefix="jieyao-")  # mode 0700: private to this user
         return self._tmp
 
@@ -98,7 +100,7 @@ class Scanner:
         result = TargetResult(path=display or path)
         started = time.monotonic()
         try:
-            blob = open_file_blob(path, self.limits)
+            blob = open_file_blob(path, self.limits, self._buf)
         except FileNotFoundError:
             result.error = "file vanished before it could be read (no such file)"
         except PermissionError as exc:
@@ -132,7 +134,7 @@ class Scanner:
         children = tuple(Entry(name=display_name(e.name), kind=EntryKind.DIR if e.is_dir else EntryKind.FILE,
                                size=e.size) for e in listing)
         result = TargetResult(path=path, format=DIRECTORY, size=0)
-        st = _TargetState(result, Budget(self.limits), "")
+        st = _TargetState(result, Budget(self.limits), self._spool_dir)
         item = Item(target=path, member=None, name=basename(os.path.abspath(path)), format=DIRECTORY,
                     blob=BytesBlob(b""), sha256=None, size=0, depth=0, children=children)
         for recogniser in self.recognisers:
@@ -162,7 +164,7 @@ class Scanner:
     # -- one target -----------------------------------------------------------------------------
 
     def _scan_target(self, result: TargetResult, blob: Blob, name: str) -> None:
-        st = _TargetState(result, Budget(self.limits), self._spool_dir())
+        st = _TargetState(result, Budget(self.limits), self._spool_dir)
         result.size = blob.size
         result.sha256 = blob.sha256
         try:
@@ -204,7 +206,7 @@ class Scanner:
 
     def _open(self, st: _TargetState, fmt: str, blob: Blob, member: str | None,
               name: str) -> tuple[Container | None, list[Entry]]:
-        ctx = OpenContext(self.limits, st.spool_dir, name)
+        ctx = OpenContext(self.limits, st.spool, name)
         container = None
         try:
             container = open_container(fmt, blob, ctx)
@@ -312,7 +314,7 @@ class _Sink:
 
     def writer(self, entry: Entry) -> BlobWriter:
         self._st.budget.check_time()
-        return BlobWriter(self._st.budget, self._st.spool_dir, packed=entry.packed,
+        return BlobWriter(self._st.budget, self._st.spool, packed=entry.packed,
                           label=f"member {entry.name!r}")
 
     def done(self, entry: Entry, writer: BlobWriter) -> None:

@@ -70,15 +70,28 @@ def _worker_scan(batch: list[WalkItem]) -> list[TargetResult]:
 
 BATCH = 16
 """Targets sent to a worker at once: amortises inter-process overhead for many small files."""
+BATCH_BYTES = 4 * 1024 * 1024
+"""...unless they add up to this many bytes: big files go out alone, so no worker hoards them."""
 
 
-def _batches(items: Iterable[WalkItem], size: int) -> Iterator[list[WalkItem]]:
+def _size(item: WalkItem) -> int:
+    if item.folder or item.skipped or item.error:
+        return 0
+    try:
+        return os.stat(item.path).st_size
+    except OSError:
+        return 0
+
+
+def _batches(items: Iterable[WalkItem], size: int, max_bytes: int = BATCH_BYTES) -> Iterator[list[WalkItem]]:
     batch: list[WalkItem] = []
+    total = 0
     for item in items:
         batch.append(item)
-        if len(batch) >= size:
+        total += _size(item)
+        if len(batch) >= size or total >= max_bytes:
             yield batch
-            batch = []
+            batch, total = [], 0
     if batch:
         yield batch
 

@@ -12,6 +12,7 @@ import os
 import stat
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import IO
 
 from jieyao.limits import Budget, LimitHit, ScanLimits
@@ -75,8 +76,9 @@ class FileBlob(Blob):
     """A file we hold open by descriptor, so a path that vanishes mid-scan is still readable."""
 
     def __init__(self, fd: int, size: int, *, path: str | None = None, sha256: str | None = None,
-                 truncated: bool = False, owns_fd: bool = True) -> None:
+                 truncated: bool = False, owns_fd: bool = True, head: bytes = b"") -> None:
         self._fd = fd
+        self._head = head
         self.size = size
         self.path = path
         self.sha256 = sha256
@@ -87,6 +89,8 @@ class FileBlob(Blob):
         n = max(0, min(n, self.size - offset))
         if n == 0:
             return b""
+        if offset + n <= len(self._head):
+            return self._head[offset : offset + n]
         parts = []
         while n > 0:
             chunk = os.pread(self._fd, min(n, CHUNK * 16), offset)
@@ -151,8 +155,9 @@ class _BlobRaw(io.RawIOBase):
         return len(data)
 
 
-def open_file_blob(path: str, limits: ScanLimits) -> FileBlob:
-    """Open a regular file without following a final symlink and hash it in one streamed pass."""
+def open_file_blob(path: str, limits: ScanLimits, buf: bytearray | None = None) -> FileBlob:
+    """Open a regular file without following a final symlink and hash it in one streamed pass, keeping
+    its first HEAD_BYTES for sniffing. `buf` (CHUNK bytes, reused across files) saves an allocation."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, flags)
     try:
@@ -160,19 +165,20 @@ def open_file_blob(path: str, limits: ScanLimits) -> FileBlob:
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"not a regular file (mode {stat.filemode(st.st_mode)})")
         digest = hashlib.sha256()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
+        view = memoryview(buf if buf is not None and len(buf) >= CHUNK else bytearray(CHUNK))
         hashed = 0
-        with open(fd, "rb", buffering=0, closefd=False) as f:
-            while hashed < limits.max_file_bytes:
-                n = f.readinto(view)
-                if not n:
-                    break
-                digest.update(view[:n])
-                hashed += n
+        head = b""
+        while hashed < limits.max_file_bytes:
+            n = os.readv(fd, [view])
+            if not n:
+                break
+            if hashed < HEAD_BYTES:
+                head += view[: min(n, HEAD_BYTES - hashed)]
+            digest.update(view[:n])
+            hashed += n
         truncated = hashed >= limits.max_file_bytes and st.st_size > hashed
         return FileBlob(fd, st.st_size if truncated else hashed, path=path,
-                        sha256=None if truncated else digest.hexdigest(), truncated=truncated)
+                        sha256=None if truncated else digest.hexdigest(), truncated=truncated, head=head)
     except BaseException:
         os.close(fd)
         raise
@@ -182,11 +188,11 @@ class BlobWriter:
     """Receives a member's bytes as they are extracted, enforcing the member cap, the ratio cap,
     the target's byte budget and its deadline; hashes as it goes; spills to an unnamed temp file."""
 
-    def __init__(self, budget: Budget, spool_dir: str | None, *, packed: int | None = None,
+    def __init__(self, budget: Budget, spool: Callable[[], str] | None, *, packed: int | None = None,
                  label: str = "member") -> None:
         self._budget = budget
         self._limits = budget.limits
-        self._spool_dir = spool_dir
+        self._spool = spool
         self._packed = packed if packed and packed > 0 else None
         self._label = label
         self._hash = hashlib.sha256()
@@ -213,7 +219,7 @@ class BlobWriter:
                            f"({self._packed} bytes packed, over {self.size} extracted so far)")
         self._hash.update(data)
         if self._file is None and len(self._buf) + n > SPOOL_THRESHOLD:
-            self._file = tempfile.TemporaryFile(dir=self._spool_dir)
+            self._file = tempfile.TemporaryFile(dir=self._spool() if self._spool else None)
             self._file.write(self._buf)
             self._buf = bytearray()
         if self._file is not None:

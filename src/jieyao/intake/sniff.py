@@ -17,24 +17,38 @@ Predicate = Callable[[bytes, int], bool]
 class Sniffer:
     format: str
     matches: Predicate
+    first_bytes: frozenset[int] | None = None
+    """Values the blob's first byte can take for this format; None when any (magic not at offset 0)."""
 
 
 _SNIFFERS: list[Sniffer] = []
+_BY_FIRST_BYTE: dict[int, list[Sniffer]] = {}
 
 
-def register_sniffer(fmt: str, matches: Predicate, *, first: bool = False) -> None:
-    sniffer = Sniffer(fmt, matches)
+def register_sniffer(fmt: str, matches: Predicate, *, first_bytes: bytes | None = None, first: bool = False) -> None:
+    sniffer = Sniffer(fmt, matches, frozenset(first_bytes) if first_bytes is not None else None)
     if first:
         _SNIFFERS.insert(0, sniffer)
     else:
         _SNIFFERS.append(sniffer)
+    _BY_FIRST_BYTE.clear()
+
+
+def _candidates(first_byte: int) -> list[Sniffer]:
+    """The sniffers that can match a blob starting with this byte, in registration order (cached):
+    most blobs are tried against two or three predicates instead of all of them."""
+    found = _BY_FIRST_BYTE.get(first_byte)
+    if found is None:
+        found = [s for s in _SNIFFERS if s.first_bytes is None or first_byte in s.first_bytes]
+        _BY_FIRST_BYTE[first_byte] = found
+    return found
 
 
 def sniff(head: bytes, size: int) -> str:
     """`head` is the first bytes of the blob (64 KiB is plenty); `size` its full length."""
-    if size == 0:
+    if size == 0 or not head:
         return "empty"
-    for sniffer in _SNIFFERS:
+    for sniffer in _candidates(head[0]):
         try:
             if sniffer.matches(head, size):
                 return sniffer.format
@@ -121,30 +135,30 @@ def _looks_like_text(head: bytes) -> bool:
     return True
 
 
-for _fmt, _pred in [
-    ("zip", _prefix(ZIP_LOCAL_MAGIC, b"PK\x05\x06", b"PK\x07\x08PK\x03\x04")),
-    ("7z", _prefix(SEVEN_ZIP_MAGIC)),
-    ("rar", _prefix(RAR4_MAGIC, RAR5_MAGIC)),
-    ("gzip", _prefix(b"\x1f\x8b\x08")),
-    ("bzip2", _is_bzip2),
-    ("xz", _prefix(b"\xfd7zXZ\x00")),
-    ("zstd", _prefix(b"\x28\xb5\x2f\xfd")),
-    ("pe", _is_pe),
-    ("elf", _prefix(b"\x7fELF")),
-    ("hdf5", _prefix(b"\x89HDF\r\n\x1a\n")),
-    ("npy", _prefix(b"\x93NUMPY")),
-    ("pickle", _is_pickle),
-    ("jpeg", _prefix(b"\xff\xd8\xff")),
-    ("png", _prefix(b"\x89PNG\r\n\x1a\n")),
-    ("gif", _prefix(b"GIF87a", b"GIF89a")),
-    ("webp", _is_riff(b"WEBP")),
-    ("avi", _is_riff(b"AVI ")),
-    ("bmp", lambda h, s: h[:2] == b"BM" and len(h) >= 14 and struct.unpack_from("<I", h, 2)[0] == s),
-    ("mp4", _is_mp4),
-    ("mkv", _prefix(b"\x1a\x45\xdf\xa3")),
-    ("pdf", _prefix(b"%PDF-")),
-    ("tar", _is_tar),
-    ("safetensors", _is_safetensors),
-    ("onnx", _is_onnx),
+for _fmt, _pred, _first in [
+    ("zip", _prefix(ZIP_LOCAL_MAGIC, b"PK\x05\x06", b"PK\x07\x08PK\x03\x04"), b"P"),
+    ("7z", _prefix(SEVEN_ZIP_MAGIC), b"7"),
+    ("rar", _prefix(RAR4_MAGIC, RAR5_MAGIC), b"R"),
+    ("gzip", _prefix(b"\x1f\x8b\x08"), b"\x1f"),
+    ("bzip2", _is_bzip2, b"B"),
+    ("xz", _prefix(b"\xfd7zXZ\x00"), b"\xfd"),
+    ("zstd", _prefix(b"\x28\xb5\x2f\xfd"), b"\x28"),
+    ("pe", _is_pe, b"M"),
+    ("elf", _prefix(b"\x7fELF"), b"\x7f"),
+    ("hdf5", _prefix(b"\x89HDF\r\n\x1a\n"), b"\x89"),
+    ("npy", _prefix(b"\x93NUMPY"), b"\x93"),
+    ("pickle", _is_pickle, b"\x80"),
+    ("jpeg", _prefix(b"\xff\xd8\xff"), b"\xff"),
+    ("png", _prefix(b"\x89PNG\r\n\x1a\n"), b"\x89"),
+    ("gif", _prefix(b"GIF87a", b"GIF89a"), b"G"),
+    ("webp", _is_riff(b"WEBP"), b"R"),
+    ("avi", _is_riff(b"AVI "), b"R"),
+    ("bmp", lambda h, s: h[:2] == b"BM" and len(h) >= 14 and struct.unpack_from("<I", h, 2)[0] == s, b"B"),
+    ("mp4", _is_mp4, None),
+    ("mkv", _prefix(b"\x1a\x45\xdf\xa3"), b"\x1a"),
+    ("pdf", _prefix(b"%PDF-"), b"%"),
+    ("tar", _is_tar, None),
+    ("safetensors", _is_safetensors, None),
+    ("onnx", _is_onnx, b"\x08"),
 ]:
-    register_sniffer(_fmt, _pred)
+    register_sniffer(_fmt, _pred, first_bytes=_first)

@@ -53,7 +53,8 @@ class ContainerError(Exception):
 @dataclass(frozen=True)
 class OpenContext:
     limits: ScanLimits
-    spool_dir: str | None
+    spool: Callable[[], str] | None
+    """Makes (once) and returns the scan's private temp dir; only called when something must spill."""
     name: str = ""
     """The container's own name (a layer like gzip names its payload after it)."""
 

@@ -30,7 +30,7 @@ class RarContainer(Container):
 
     def __init__(self, blob, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(blob, ctx)
-        rarfile.HACK_TMP_DIR = ctx.spool_dir  # single-member temp archives get generated names there
+        rarfile.HACK_TMP_DIR = ctx.spool() if ctx.spool else None  # its temp archives get generated names there
         self._stream = blob.open()
         try:
             self._rf = rarfile.RarFile(self._stream)
