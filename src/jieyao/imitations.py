@@ -34,16 +34,21 @@ def zip_bytes(members: Members, *, compression: int = zipfile.ZIP_DEFLATED) -> b
     return buf.getvalue()
 
 
+def set_zip_flags(data: bytes, bits: int) -> bytes:
+    """Set general-purpose flag bits in every local and central header (0x1 encrypted, 0x800 UTF-8)."""
+    out = bytearray(data)
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = out.find(sig)
+        while pos >= 0:
+            flags = struct.unpack_from("<H", out, pos + flag_at)[0]
+            struct.pack_into("<H", out, pos + flag_at, flags | bits)
+            pos = out.find(sig, pos + 4)
+    return bytes(out)
+
+
 def zip_with_encrypted_flag(members: Members) -> bytes:
     """A zip whose entries carry the 'encrypted' flag (bit 0) in local and central headers."""
-    data = bytearray(zip_bytes(members, compression=zipfile.ZIP_STORED))
-    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        pos = data.find(sig)
-        while pos >= 0:
-            flags = struct.unpack_from("<H", data, pos + flag_at)[0]
-            struct.pack_into("<H", data, pos + flag_at, flags | 0x1)
-            pos = data.find(sig, pos + 4)
-    return bytes(data)
+    return set_zip_flags(zip_bytes(members, compression=zipfile.ZIP_STORED), 0x1)
 
 
 def nested_zip(depth: int, leaf: bytes = b"leaf\n", name: str = "leaf.txt") -> bytes:
