@@ -17,7 +17,7 @@ from rich.console import Console
 
 from jieyao import __version__
 from jieyao.limits import ScanLimits
-from jieyao.model import ScanReport, exit_code_for
+from jieyao.model import ScanReport
 from jieyao.registry import RecogniserConfig, build_recognisers, get_reporter, reporter_names
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
@@ -153,7 +153,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     with _output(args.output) as out:
         report = run_scan(paths, _limits(args), config, fmt, out, jobs=max(1, args.jobs),
                           progress=sys.stderr.isatty() and not args.no_progress, color=to_terminal)
-    return exit_code_for(report.targets)
+    return report.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -165,7 +165,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = run_scan([str(corpus.root)], ScanLimits(), config, "table", sys.stdout, color=sys.stdout.isatty())
     with open(args.json, "w", encoding="utf-8") as f:
         get_reporter("json")(f).finish(report)
-    print(f"JSON report written to {args.json}; `jieyao scan` would exit {exit_code_for(report.targets)} "
+    print(f"JSON report written to {args.json}; `jieyao scan` would exit {report.exit_code} "
           "(0 pass, 1 block/review, 2 error).")
     return EXIT_OK
 

@@ -178,7 +178,7 @@ class Scanner:
         result.bytes_extracted = st.budget.extracted
 
     def _scan_item(self, st: _TargetState, blob: Blob, member: str | None, name: str, depth: int,
-                   siblings: tuple[Entry, ...], container_format: str | None) -> str:
+                   siblings: tuple[Entry, ...], container_format: str | None) -> None:
         st.budget.check_time()
         fmt = sniff(blob.head(), blob.size)
         if member is None:
@@ -202,7 +202,6 @@ class Scanner:
                 self._walk(st, container, entries, member, depth)
             finally:
                 container.close()
-        return fmt
 
     def _open(self, st: _TargetState, fmt: str, blob: Blob, member: str | None,
               name: str) -> tuple[Container | None, list[Entry]]:
