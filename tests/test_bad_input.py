@@ -10,7 +10,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from jieyao.intake.containers import rar as rar_module
 from jieyao.intake.walk import WalkItem
 from jieyao.limits import MiB, ScanLimits
 from jieyao.model import Category, Decision, Finding, ScanReport, TargetResult
+from jieyao.recognise.base import Item
 from jieyao.scan import scan_bytes, scan_paths
 from tests.fixtures.hostile import (
     RecordingRecogniser,
@@ -202,7 +203,29 @@ def test_member_declared_larger_than_max_member_bytes(tmp_path: Path) -> None:
     hit = limit_finding(bad, "member_bytes")
     assert hit.member == "big.bin"
     assert "declared size 5000" in hit.evidence[0]
-    assert bad.members == 1  # small.txt was still scanned
+    assert bad.members == 2  # small.txt was scanned, and big.bin's first 1000 bytes were shown to recognisers
+    assert bad.bytes_extracted == 1000 + 2
+
+
+def test_oversize_member_prefix_reaches_recognisers_unhashed() -> None:
+    class Keep(RecordingRecogniser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.items: list[Item] = []
+
+        def recognise(self, item: Item) -> Iterable[Finding]:
+            self.items.append(item)
+            return ()
+
+    seen = Keep()
+    big = b"\x80\x04\x95" + im.rand_bytes(3 * MiB)
+    limits = ScanLimits(max_member_bytes=1 * MiB, oversize_head_bytes=64 * 1024)
+    with Scanner(limits, [seen]) as scanner:
+        result = scanner.scan_bytes("m.zip", im.zip_bytes({"model/encoder.npy": big}))
+    item = next(i for i in seen.items if i.member == "model/encoder.npy")
+    assert item.truncated and item.sha256 is None and item.size == 64 * 1024
+    assert item.format == "pickle"  # sniffed from the prefix
+    assert "first 65536 bytes" in limit_finding(result, "member_bytes").evidence[0]
 
 
 def test_member_streamed_larger_than_max_member_bytes(tmp_path: Path) -> None:

@@ -43,6 +43,8 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
                    help="bytes extracted per target (default 400MiB)")
     g.add_argument("--max-member-bytes", type=parse_size, default=d.max_member_bytes,
                    help="bytes extracted per member (default 100MiB)")
+    g.add_argument("--oversize-head-bytes", type=parse_size, default=d.oversize_head_bytes,
+                   help="prefix of an oversize member still read for structure (default 4MiB)")
     g.add_argument("--max-ratio", type=float, default=d.max_ratio,
                    help=f"extracted/packed ratio per member (default {d.max_ratio:g})")
     g.add_argument("--max-seconds", type=float, default=d.max_seconds,
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _limits(args: argparse.Namespace) -> ScanLimits:
     return ScanLimits(max_depth=args.max_depth, max_members=args.max_members,
                       max_target_bytes=args.max_target_bytes, max_member_bytes=args.max_member_bytes,
+                      oversize_head_bytes=args.oversize_head_bytes,
                       max_ratio=args.max_ratio, max_seconds=args.max_seconds, max_file_bytes=args.max_file_bytes)
 
 

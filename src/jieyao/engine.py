@@ -266,11 +266,6 @@ class Scanner:
                 special.append(e)
             elif e.encrypted:
                 encrypted.append(e)
-            elif e.size is not None and e.size > limits.max_member_bytes:
-                st.findings.append(limit_finding(LimitHit(
-                    "member_bytes", "member", f"declared size {e.size} is larger than max_member_bytes="
-                                              f"{limits.max_member_bytes}; not extracted"),
-                    join_member(member, e.name)))
             elif (e.size and e.packed and e.size > limits.ratio_floor_bytes
                   and e.size / e.packed > limits.max_ratio):
                 st.findings.append(limit_finding(LimitHit(
@@ -313,8 +308,11 @@ class _Sink:
 
     def writer(self, entry: Entry) -> BlobWriter:
         self._st.budget.check_time()
-        return BlobWriter(self._st.budget, self._st.spool, packed=entry.packed,
-                          label=f"member {entry.name!r}")
+        limits = self._st.budget.limits
+        if entry.size is not None and entry.size > limits.max_member_bytes:
+            return BlobWriter(self._st.budget, self._st.spool, packed=entry.packed, cap=limits.oversize_head_bytes,
+                              label=f"member {entry.name!r} (declared size {entry.size})")
+        return BlobWriter(self._st.budget, self._st.spool, packed=entry.packed, label=f"member {entry.name!r}")
 
     def done(self, entry: Entry, writer: BlobWriter) -> None:
         blob = writer.finish()

@@ -22,7 +22,10 @@ class ScanLimits:
     max_target_bytes: int = 400 * MiB
     """Bytes extracted (decompressed) from all containers of one target."""
     max_member_bytes: int = 100 * MiB
-    """Bytes extracted for one member; a larger member is not extracted."""
+    """Bytes extracted for one member; of a larger one only a prefix is kept, not hashed."""
+    oversize_head_bytes: int = 4 * MiB
+    """Prefix of a member declared larger than max_member_bytes that is still extracted, so structural
+    recognisers (pickle keys, ONNX graph, headers) can name a 500 MB model inside an archive."""
     max_ratio: float = 250.0
     """Extracted/compressed ratio above which extraction stops (once past ratio_floor_bytes)."""
     ratio_floor_bytes: int = 4 * MiB

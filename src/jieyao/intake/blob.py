@@ -189,7 +189,7 @@ class BlobWriter:
     the target's byte budget and its deadline; hashes as it goes; spills to an unnamed temp file."""
 
     def __init__(self, budget: Budget, spool: Callable[[], str] | None, *, packed: int | None = None,
-                 label: str = "member") -> None:
+                 label: str = "member", cap: int | None = None) -> None:
         self._budget = budget
         self._limits = budget.limits
         self._spool = spool
@@ -198,17 +198,24 @@ class BlobWriter:
         self._hash = hashlib.sha256()
         self._buf = bytearray()
         self._file: IO[bytes] | None = None
+        self._cap = min(cap, budget.limits.max_member_bytes) if cap is not None else budget.limits.max_member_bytes
         self.size = 0
+        self.truncated = False
+        """Set when the member outgrew its cap: the bytes kept are a prefix, and finish() says so."""
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         n = len(data)
         if not n:
             return 0
         limits = self._limits
-        if self.size + n > limits.max_member_bytes:
+        if self.size + n > self._cap:
+            keep = self._cap - self.size
+            if keep > 0:
+                self.write(memoryview(data)[:keep])
+            self.truncated = True
             raise LimitHit("member_bytes", "member",
-                           f"{self._label} is larger than max_member_bytes={limits.max_member_bytes}; "
-                           "not extracted")
+                           f"{self._label} is larger than max_member_bytes={limits.max_member_bytes}; only its "
+                           f"first {self.size} bytes were extracted (not hashed; structural recognisers see them)")
         self._budget.charge(n)
         self._budget.check_time()
         self.size += n
@@ -229,12 +236,13 @@ class BlobWriter:
         return n
 
     def finish(self) -> Blob:
+        sha256 = None if self.truncated else self._hash.hexdigest()
         if self._file is None:
-            return BytesBlob(bytes(self._buf), sha256=self._hash.hexdigest())
+            return BytesBlob(bytes(self._buf), sha256=sha256, truncated=self.truncated)
         self._file.flush()
         fd = os.dup(self._file.fileno())
         self._file.close()
-        return FileBlob(fd, self.size, sha256=self._hash.hexdigest())
+        return FileBlob(fd, self.size, sha256=sha256, truncated=self.truncated)
 
     def discard(self) -> None:
         self._buf = bytearray()

@@ -97,10 +97,14 @@ def extract_one(entry: Entry, opener: Callable[[], IO[bytes]], sink: MemberSink)
         with opener() as src:
             copy_into(src, writer)
     except LimitHit as hit:
-        writer.discard()
         if hit.scope == "target":
+            writer.discard()
             raise
         sink.failed(entry, hit)
+        if writer.truncated:  # a prefix was kept: structural recognisers still get to see it
+            sink.done(entry, writer)
+        else:
+            writer.discard()
         return
     except Exception as exc:  # hostile data makes libraries raise anything; report it, go on
         writer.discard()

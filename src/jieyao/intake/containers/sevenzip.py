@@ -94,10 +94,14 @@ class SevenZipContainer(Container):
             except LimitHit as hit:
                 if hit.scope == "target":
                     raise
-                if factory.current is not None:
-                    factory.current_writer.discard()  # type: ignore[union-attr]
-                    sink.failed(factory.current, hit)
-                    remaining.pop(factory.current.key, None)
+                current, writer = factory.current, factory.current_writer
+                if current is not None and writer is not None:
+                    sink.failed(current, hit)
+                    if writer.truncated:
+                        sink.done(current, writer)
+                    else:
+                        writer.discard()
+                    remaining.pop(current.key, None)
                     continue
                 raise
             except Exception as exc:
