@@ -94,7 +94,16 @@ def _yara(config: RecogniserConfig) -> list[Recogniser]:
     return [YaraRecogniser(config.yara_files)]
 
 
+def _models(config: RecogniserConfig) -> list[Recogniser]:
+    from jieyao.recognise.models import ModelRecogniser, load_model_rules
+    from jieyao.rulepack import model_rule_files
+
+    rules = load_model_rules(model_rule_files(config.rules_dirs))
+    return [ModelRecogniser(rules)] if rules else []
+
+
 register_recogniser("hashes", _hash_lists)
+register_recogniser("models", _models)
 register_recogniser("yara", _yara)
 
 

@@ -1,7 +1,8 @@
 """Rule packs: versioned data directories a user can extend without code.
 
-A pack is a directory with an optional `pack.json` (name, version, description) and a `hashes/`
-folder of known-hash lists. The built-in pack ships inside the package; `--rules DIR` adds more.
+A pack is a directory with an optional `pack.json` (name, version, description), a `hashes/` folder
+of known-hash lists and `models*.json` structural model rules. The built-in pack ships inside the
+package; `--rules DIR` adds more.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class RulePack:
     path: Path
     description: str = ""
     hash_lists: tuple[Path, ...] = field(default_factory=tuple)
+    model_rules: tuple[Path, ...] = field(default_factory=tuple)
+    """`models*.json` files: structural model rules (schema jieyao.rules/1)."""
 
 
 def builtin_rules_dir() -> Path:
@@ -47,7 +50,16 @@ def load_rules(path: str | Path | None = None) -> RulePack:
     lists = tuple(sorted(p for p in hashes_dir.iterdir() if p.suffix in HASH_LIST_SUFFIXES and p.is_file())
                   ) if hashes_dir.is_dir() else ()
     return RulePack(name=str(meta.get("name", root.name)), version=str(meta.get("version", "0")),
-                    path=root, description=str(meta.get("description", "")), hash_lists=lists)
+                    path=root, description=str(meta.get("description", "")), hash_lists=lists,
+                    model_rules=tuple(sorted(root.glob("models*.json"))))
+
+
+def model_rule_files(rules_dirs: Iterable[str | Path]) -> list[Path]:
+    """Model rule files of the built-in pack and of every pack given with --rules."""
+    files = list(load_rules().model_rules)
+    for d in rules_dirs:
+        files.extend(load_rules(d).model_rules)
+    return files
 
 
 def hash_list_files(rules_dirs: Iterable[str | Path]) -> list[Path]:

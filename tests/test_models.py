@@ -1,0 +1,151 @@
+"""Model recognition from structure: DFL pickles and ONNX face swappers are named whatever they are
+called and wherever they are packed; ordinary models pass."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from jieyao import imitations as im
+from jieyao.model import Category, Decision
+from jieyao.recognise.models import RuleError, load_model_rules, parse_rules
+from jieyao.rulepack import load_rules
+from jieyao.scan import scan_bytes, scan_paths
+from tests.fixtures import models as fx
+
+
+def rules_of(result) -> dict[str, object]:
+    return {f.rule: f for f in result.findings}
+
+
+@pytest.mark.parametrize("part", ["encoder", "inter", "decoder_src"])
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_dfl_weight_files_are_recognised_by_their_keys(part, protocol):
+    result = scan_bytes(f"new_SAEHD_{part}.npy", fx.dfl_weights(part, protocol=protocol))
+    hit = rules_of(result)["dfl.weights"]
+    assert hit.family == "DeepFaceLab" and hit.category is Category.MODEL and hit.decision is Decision.BLOCK
+    assert "keys match its layer names" in hit.evidence[0]
+    assert result.decision is Decision.BLOCK
+
+
+def test_dfl_weights_renamed_and_repacked():
+    data = fx.dfl_weights("encoder")
+    packed = {
+        "a.bin": data,
+        "pack.zip": im.zip_bytes({"x/a.bin": data}),
+        "pack.7z": im.sevenzip_bytes({"y/weights.dat": data}),
+        "pack.tar.gz": im.gzip_bytes(im.tar_bytes({"z/model": data})),
+        "nested.zip": im.zip_bytes({"inner.zip": im.zip_bytes({"deep/enc.pkl": data})}),
+    }
+    for name, blob in packed.items():
+        result = scan_bytes(name, blob)
+        assert "dfl.weights" in rules_of(result), name
+
+
+def test_dfl_float16_weights_show_dtype_and_shape():
+    hit = rules_of(scan_bytes("w", fx.dfl_weights("encoder", dtype=fx.np.float16)))["dfl.weights"]
+    assert any("float16[5, 5, 3, 4]" in e for e in hit.evidence)
+
+
+def test_dfl_optimizer_state():
+    assert "dfl.optimizer" in rules_of(scan_bytes("x_SAEHD_src_dst_opt.npy", fx.dfl_optimizer()))
+
+
+def test_dfl_model_data_reports_author_and_options():
+    hit = rules_of(scan_bytes("RTT_SAEHD_data.dat", fx.dfl_model_data()))["dfl.model_data"]
+    text = " ".join(hit.evidence)
+    assert "author_name = '神农汉化'" in text and "iter = 500000" in text and "options/archi = 'liae-udt'" in text
+
+
+@pytest.mark.parametrize("negative", [fx.mlp_state_dict, fx.resnet_like_state_dict, fx.keras_like_weights,
+                                      fx.training_log_dict])
+def test_ordinary_pickles_pass(negative):
+    result = scan_bytes("model.pkl", negative())
+    assert result.decision is Decision.PASS, result.findings
+
+
+def test_a_pickle_that_would_run_code_is_reported_not_run(tmp_path, monkeypatch):
+    import os
+
+    data = fx.pickle_that_runs_code()
+    calls = []
+    monkeypatch.setattr(os, "system", lambda *a: calls.append(a))
+    hit = rules_of(scan_bytes("evil.pkl", data))["pickle.code_execution"]
+    assert "system" in hit.evidence[0] and hit.decision is Decision.REVIEW
+    assert calls == []
+
+
+def test_builtin_rules_load_and_bad_rules_are_clear_errors(tmp_path):
+    rules = load_model_rules(load_rules().model_rules)
+    assert {"dfl.weights", "dfl.model_data", "dfl.dfm", "insightface.inswapper"} <= {r.id for r in rules}
+    with pytest.raises(RuleError, match="schema"):
+        parse_rules({"rules": []}, "x.json")
+    with pytest.raises(RuleError, match="bad regular expression"):
+        parse_rules({"schema": "jieyao.rules/1", "rules": [{"id": "a", "family": "f", "format": "pickle",
+                                                             "pickle": {"key_patterns": ["("]}}]}, "x.json")
+
+
+def test_user_rule_pack_adds_model_rules(tmp_path):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "models-site.json").write_text(
+        '{"schema": "jieyao.rules/1", "rules": [{"id": "site.mlp", "family": "SiteMLP", "format": "pickle",'
+        ' "decision": "review", "pickle": {"top": "dict", "keys_all": ["fc1.weight", "fc2.weight"]}}]}')
+    target = tmp_path / "m.pkl"
+    target.write_bytes(fx.mlp_state_dict())
+    report = scan_paths([target], rules=pack)
+    assert [f.rule for f in report.targets[0].findings] == ["site.mlp"]
+
+
+# -- ONNX face swappers ---------------------------------------------------------------------------
+
+def _onnx(spec) -> bytes:
+    from tests.formats.onnx_factory import to_bytes
+
+    return to_bytes(spec)
+
+
+def test_dfm_export_is_recognised_with_its_evidence():
+    from tests.formats.onnx_factory import dfm_spec
+
+    for amp in (False, True):
+        hit = rules_of(scan_bytes("celeb.dfm", _onnx(dfm_spec(amp=amp))))["dfl.dfm"]
+        text = " ".join(hit.evidence)
+        assert "in_face:0 [unk__1093,224,224,3]" in text and "out_celeb_face:0" in text
+        assert "tf2onnx" in text and ("converted from AMP" if amp else "converted from SAEHD") in text
+        assert hit.decision is Decision.BLOCK
+
+
+def test_inswapper_family_needs_names_shapes_and_the_identity_map():
+    from tests.formats.onnx_factory import inswapper_spec
+
+    hit = rules_of(scan_bytes("a.bin", _onnx(inswapper_spec())))["insightface.inswapper"]
+    assert "'buff2fs' dims [512, 512]" in " ".join(hit.evidence)
+    assert "facefusion.swapper" not in rules_of(scan_bytes("a.bin", _onnx(inswapper_spec())))
+    # 256-pixel derivatives keep the contract
+    big = inswapper_spec(inputs=[("target", 1, [1, 3, 256, 256]), ("source", 1, [1, 512])])
+    assert "insightface.inswapper" in rules_of(scan_bytes("re.onnx", _onnx(big)))
+    # without the 512x512 map it is only a source/target swapper, for review
+    full = inswapper_spec()
+    no_emap = dataclasses.replace(full, initializers=list(full.initializers)[:-1])
+    found = rules_of(scan_bytes("x.onnx", _onnx(no_emap)))
+    assert "insightface.inswapper" not in found and found["facefusion.swapper"].decision is Decision.REVIEW
+
+
+def test_ordinary_onnx_models_pass():
+    from tests.formats.onnx_factory import classifier_spec
+
+    assert scan_bytes("resnet.onnx", _onnx(classifier_spec())).decision is Decision.PASS
+    only_source = classifier_spec(inputs=[("source", 1, [1, 3, 224, 224])])
+    assert scan_bytes("m.onnx", _onnx(only_source)).decision is Decision.PASS
+
+
+def test_onnx_swapper_inside_archives_and_sfx():
+    from tests.formats.onnx_factory import dfm_spec
+
+    data = _onnx(dfm_spec())
+    for name, blob in {"m.zip": im.zip_bytes({"models/celeb.dfm": data}),
+                       "m.7z": im.sevenzip_bytes({"x/y.bin": data}),
+                       "setup.exe": im.sfx_exe(im.sevenzip_bytes({"userdata/dfm_models/a.dfm": data}))}.items():
+        assert "dfl.dfm" in rules_of(scan_bytes(name, blob)), name
