@@ -26,11 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.formats.onnx_factory
-
-from tests.formats import onnx_factory as of
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for jieyao.imitations.onnx
 
 from jieyao.formats.onnx import OnnxSummary, read_onnx
+from jieyao.imitations import onnx as of
 from jieyao.intake.blob import Blob, FileBlob
 
 MiB = 1024 * 1024

@@ -101,13 +101,13 @@ def test_user_rule_pack_adds_model_rules(tmp_path):
 # -- ONNX face swappers ---------------------------------------------------------------------------
 
 def _onnx(spec) -> bytes:
-    from tests.formats.onnx_factory import to_bytes
+    from jieyao.imitations.onnx import to_bytes
 
     return to_bytes(spec)
 
 
 def test_dfm_export_is_recognised_with_its_evidence():
-    from tests.formats.onnx_factory import dfm_spec
+    from jieyao.imitations.onnx import dfm_spec
 
     for amp in (False, True):
         hit = rules_of(scan_bytes("celeb.dfm", _onnx(dfm_spec(amp=amp))))["dfl.dfm"]
@@ -118,7 +118,7 @@ def test_dfm_export_is_recognised_with_its_evidence():
 
 
 def test_inswapper_family_needs_names_shapes_and_the_identity_map():
-    from tests.formats.onnx_factory import inswapper_spec
+    from jieyao.imitations.onnx import inswapper_spec
 
     hit = rules_of(scan_bytes("a.bin", _onnx(inswapper_spec())))["insightface.inswapper"]
     assert "'buff2fs' dims [512, 512]" in " ".join(hit.evidence)
@@ -134,7 +134,7 @@ def test_inswapper_family_needs_names_shapes_and_the_identity_map():
 
 
 def test_ordinary_onnx_models_pass():
-    from tests.formats.onnx_factory import classifier_spec
+    from jieyao.imitations.onnx import classifier_spec
 
     assert scan_bytes("resnet.onnx", _onnx(classifier_spec())).decision is Decision.PASS
     only_source = classifier_spec(inputs=[("source", 1, [1, 3, 224, 224])])
@@ -142,7 +142,7 @@ def test_ordinary_onnx_models_pass():
 
 
 def test_onnx_swapper_inside_archives_and_sfx():
-    from tests.formats.onnx_factory import dfm_spec
+    from jieyao.imitations.onnx import dfm_spec
 
     data = _onnx(dfm_spec())
     for name, blob in {"m.zip": im.zip_bytes({"models/celeb.dfm": data}),

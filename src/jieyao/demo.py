@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from jieyao import imitations as im
+from jieyao.imitations import onnx
 
 MARKER = ".jieyao-demo"
 
@@ -44,6 +46,15 @@ def build_demo_corpus(root: Path) -> DemoCorpus:
     known = im.rand_bytes(4096, seed=7)
     put("uploads/shared-tool.7z", im.sevenzip_bytes({"tools/faceswap-imitation.bin": known}))
     put("uploads/notes.rar", im.rar4_bytes({"notes/todo.txt": b"stored in a RAR 4 archive\n"}))
+    # pretrained face-swap models: imitations of the structure, recognised whatever they are called
+    dfl_data = pickle.dumps({"iter": 500000, "options": {"resolution": 224, "archi": "liae-udt", "face_type": "wf"},
+                             "loss_history": [[0.4, 0.38]], "sample_for_preview": None, "choosed_gpu_indexes": [0],
+                             "author_name": "神农汉化"}, protocol=3)
+    put("models/RTT_SAEHD_encoder.npy", im.dfl_like_encoder())
+    put("models/RTT_SAEHD_data.dat", dfl_data)
+    put("uploads/AI金丹-celeb.zip", im.zip_bytes({"celeb_224.dfm": onnx.to_bytes(onnx.dfm_spec())}))
+    put("uploads/renamed.bin", onnx.to_bytes(onnx.inswapper_spec()))
+    put("models/resnet-classifier.onnx", onnx.to_bytes(onnx.classifier_spec()))
     put("hostile/ratio-bomb.zip", im.ratio_bomb_zip(64 * 1024 * 1024))
     put("hostile/overlap-bomb.zip", im.overlapping_zip_bomb())
     put("hostile/nest-20.zip", im.nested_zip(20))

@@ -1,5 +1,5 @@
 """ONNX structure reader: fields of imitation models come out right, big payloads are skipped unread, and
-hostile bytes give a summary with `error`, never an exception. Fixtures are built by tests/formats/onnx_factory."""
+hostile bytes give a summary with `error`, never an exception. Fixtures are built by jieyao.imitations.onnx."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from jieyao.formats.protobuf import (
     decode_varint,
     signed64,
 )
+from jieyao.imitations import onnx as of
 from jieyao.intake.blob import BytesBlob, FileBlob, open_file_blob
 from jieyao.limits import ScanLimits
-from tests.formats import onnx_factory as of
 
 
 def summary(data: bytes, **kw: int) -> OnnxSummary:

@@ -213,3 +213,48 @@ def overlapping_zip_bomb(kernel_size: int = 1024 * 1024, entries: int = 32) -> b
     cd = b"".join(central)
     eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, entries, entries, len(cd), len(body), 0)
     return body + cd + eocd
+
+
+def _pickle_str(text: str) -> bytes:
+    raw = text.encode()
+    return b"\x8c" + bytes([len(raw)]) + raw  # SHORT_BINUNICODE
+
+
+def _pickle_global(module: str, name: str) -> bytes:
+    return _pickle_str(module) + _pickle_str(name) + b"\x93"  # STACK_GLOBAL
+
+
+def _pickle_int(n: int) -> bytes:
+    return b"K" + bytes([n]) if 0 <= n < 256 else b"J" + struct.pack("<i", n)  # BININT1 / BININT
+
+
+def numpy1_array_pickle(arrays: Mapping[str, tuple[tuple[int, ...], str]], seed: int = 0) -> bytes:
+    """A protocol-4 pickle of `{key: ndarray}` laid out as numpy 1.x writes it (the form DeepFaceLab's
+    `.npy` weight files take), written opcode by opcode so no numpy is needed. `arrays` maps each key
+    to (shape, dtype code such as 'f4'); the payloads are random bytes."""
+    out = [b"\x80\x04", b"}", b"("]  # PROTO 4, EMPTY_DICT, MARK
+    for i, (key, (shape, code)) in enumerate(arrays.items()):
+        count = 1
+        for d in shape:
+            count *= d
+        raw = rand_bytes(count * int(code[1:]), seed=seed + i)
+        dims = b"(" + b"".join(_pickle_int(d) for d in shape) + b"t"  # MARK ... TUPLE
+        # numpy.dtype(code, False, True) via NEWFALSE NEWTRUE TUPLE3 REDUCE, then its state tuple and BUILD
+        dtype = (_pickle_global("numpy", "dtype") + _pickle_str(code) + b"\x89\x88\x87R"
+                 + b"(" + _pickle_int(3) + _pickle_str("<") + b"NNN" + _pickle_int(-1) + _pickle_int(-1)
+                 + _pickle_int(0) + b"tb")
+        out += [
+            _pickle_str(key),
+            _pickle_global("numpy.core.multiarray", "_reconstruct"),
+            _pickle_global("numpy", "ndarray"), _pickle_int(0), b"\x85", b"C\x01b", b"\x87R",  # (ndarray, (0,), b'b')
+            b"(", _pickle_int(1), dims, dtype, b"\x89", b"B" + struct.pack("<I", len(raw)) + raw, b"tb",
+        ]
+    out += [b"u", b"."]  # SETITEMS, STOP
+    return b"".join(out)
+
+
+def dfl_like_encoder() -> bytes:
+    """Names and shapes of a DeepFaceLab SAEHD encoder's variables, with tiny random payloads."""
+    spec = {f"down1/downs_{i}/conv1/{w}:0": ((5, 5, 3, 4) if w == "weight" else (4,), "f4")
+            for i in range(4) for w in ("weight", "bias")}
+    return numpy1_array_pickle(spec)
