@@ -132,3 +132,24 @@ def test_console_script_runs_and_pipes_json(put):
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["schema"] == "jieyao.scan/1"  # piped → JSON by default, no progress noise
     assert proc.stderr == ""
+
+
+def test_rules_list_and_show(capsys):
+    code, out, _ = run(capsys, "rules", "list")
+    assert code == 0
+    assert "dfl.weights" in out and "insightface.inswapper" in out and "limit.ratio" in out
+    assert "hash list face-swap-models.jsonl: 18 entries" in out
+    code, out, _ = run(capsys, "rules", "show", "dfl.dfm")
+    assert code == 0 and json.loads(out)["onnx"]["inputs"][0]["name"] == "^in_face:0$"
+    code, out, _ = run(capsys, "rules", "show", "limit.depth")
+    assert code == 0 and "max_depth" in out
+    code, _, err = run(capsys, "rules", "show", "no.such.rule")
+    assert code == 2 and "no rule" in err
+
+
+def test_builtin_hash_list_is_applied(tmp_path):
+    from jieyao.recognise.hashes import HashListRecogniser
+    from jieyao.registry import RecogniserConfig, build_recognisers
+
+    hashes = [r for r in build_recognisers(RecogniserConfig()) if isinstance(r, HashListRecogniser)]
+    assert hashes and hashes[0].count == 18  # the inswapper/hyperswap/... identifiers ship with the package

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -71,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     _limit_args(scan)
+
+    rules = sub.add_parser("rules", help="list or show what the rule packs contain")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    rl = rules_sub.add_parser("list", help="every rule id and hash list")
+    rs = rules_sub.add_parser("show", help="one rule in full")
+    rs.add_argument("rule_id")
+    for p in (rl, rs):
+        p.add_argument("--rules", action="append", default=[], metavar="DIR", help="extra rule pack directory")
 
     demo = sub.add_parser("demo", help="build a small corpus of structural imitations and scan it")
     demo.add_argument("--dir", default="demo-corpus", help="where to build the corpus (default ./demo-corpus)")
@@ -173,6 +183,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from jieyao.explain import CHASSIS_RULE_HELP
+    from jieyao.recognise.hashes import parse_hash_list
+    from jieyao.recognise.models import load_model_rules
+    from jieyao.rulepack import hash_list_files, load_rules, model_rule_files
+
+    packs = [load_rules(), *(load_rules(d) for d in args.rules)]
+    rules = load_model_rules(model_rule_files(args.rules))
+    if args.rules_command == "list":
+        for pack in packs:
+            print(f"pack {pack.name} {pack.version} ({pack.path})")
+        for r in rules:
+            print(f"{r.id:<28} {r.format:<8} {r.decision.value:<7} {r.confidence:.2f}  {r.family}  [{r.source}]")
+        for rule_id in sorted(CHASSIS_RULE_HELP):
+            print(f"{rule_id:<28} {'intake':<8} {'':<7}       (chassis)")
+        for path in hash_list_files(args.rules):
+            print(f"hash list {path.name}: {sum(1 for _ in parse_hash_list(path))} entries  [{path}]")
+        return EXIT_OK
+    found = next((r for r in rules if r.id == args.rule_id), None)
+    if found is not None:
+        print(json.dumps({"id": found.id, "family": found.family, "category": found.category.value,
+                          "decision": found.decision.value, "confidence": found.confidence, "format": found.format,
+                          "why": found.why, found.format: found.predicate, "unless": list(found.unless),
+                          "source": found.source}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if args.rule_id in CHASSIS_RULE_HELP:
+        print(f"{args.rule_id}: {CHASSIS_RULE_HELP[args.rule_id]}")
+        return EXIT_OK
+    print(f"jieyao rules: no rule {args.rule_id!r}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -181,6 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_scan(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "rules":
+            return cmd_rules(args)
+    except BrokenPipeError:  # `jieyao ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"jieyao: {exc}", file=sys.stderr)
         return EXIT_ERROR
