@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import stat
 import tempfile
@@ -36,6 +37,11 @@ class Blob(ABC):
 
     def head(self, n: int = HEAD_BYTES) -> bytes:
         return self.read_at(0, min(n, self.size))
+
+    def view(self, n: int | None = None) -> bytes | memoryview:
+        """The first `n` bytes (all when None) without copying where the backing allows it (memory, or
+        an mmap of a file): readers that walk a whole 200 MB pickle should not join it into bytes first."""
+        return self.head(self.size if n is None else n)
 
     def tail(self, n: int) -> bytes:
         n = min(n, self.size)
@@ -66,6 +72,9 @@ class BytesBlob(Blob):
 
     def open(self) -> IO[bytes]:
         return io.BytesIO(self._data)
+
+    def view(self, n: int | None = None) -> bytes | memoryview:
+        return memoryview(self._data)[: self.size if n is None else n]
 
     @property
     def data(self) -> bytes:
@@ -100,6 +109,16 @@ class FileBlob(Blob):
             offset += len(chunk)
             n -= len(chunk)
         return b"".join(parts)
+
+    def view(self, n: int | None = None) -> bytes | memoryview:
+        n = self.size if n is None else min(n, self.size)
+        if n <= len(self._head) or n < HEAD_BYTES:
+            return self.read_at(0, n)
+        try:
+            mapped = mmap.mmap(self._fd, n, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file that shrank, or a filesystem without mmap
+            return self.read_at(0, n)
+        return memoryview(mapped)  # the view keeps the mapping alive; it is unmapped when dropped
 
     def close(self) -> None:
         if self._owns and self._fd >= 0:
