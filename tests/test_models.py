@@ -13,6 +13,7 @@ from jieyao.recognise.models import RuleError, load_model_rules, parse_rules
 from jieyao.rulepack import load_rules
 from jieyao.scan import scan_bytes, scan_paths
 from tests.fixtures import models as fx
+from tests.formats.conftest import RESNET_SHAPES
 
 
 def rules_of(result) -> dict[str, object]:
@@ -149,3 +150,105 @@ def test_onnx_swapper_inside_archives_and_sfx():
                        "m.7z": im.sevenzip_bytes({"x/y.bin": data}),
                        "setup.exe": im.sfx_exe(im.sevenzip_bytes({"userdata/dfm_models/a.dfm": data}))}.items():
         assert "dfl.dfm" in rules_of(scan_bytes(name, blob)), name
+
+
+# -- torch checkpoints: SimSwap, GHOST ------------------------------------------------------------------
+
+def _sd(shapes, dtype="float32"):
+    return fx.torch_state_dict(shapes, dtype)
+
+
+@pytest.mark.parametrize("form", ["zip", "legacy"])
+def test_simswap_generator_is_recognised_with_keys_and_shapes(form):
+    sd = _sd(fx.simswap_shapes())
+    data = fx.torch_checkpoint(sd) if form == "zip" else fx.torch_legacy_checkpoint(sd)
+    result = scan_bytes("latest_net_G.pth", data)
+    hit = rules_of(result)["simswap.generator"]
+    text = " ".join(hit.evidence)
+    assert hit.family == "SimSwap" and hit.decision is Decision.BLOCK and result.decision is Decision.BLOCK
+    assert f"torch {form} checkpoint" in text and "BottleNeck.0.style1.linear.weight float32[1024, 512]" in text
+    assert "BottleNeck.0.conv1.1.weight float32[512, 512, 3, 3]" in text and hit.member is None
+
+
+def test_simswap_512_and_wrapped_state_dicts():
+    deep = fx.torch_checkpoint(_sd(fx.simswap_shapes(deep=True)), prefix="550000_net_G")
+    assert "simswap.generator" in rules_of(scan_bytes("550000_net_G.pth", deep))
+    wrapped = fx.torch_checkpoint({"state_dict": _sd(fx.simswap_shapes()), "epoch": 3})
+    assert "simswap.generator" in rules_of(scan_bytes("ckpt.pth", wrapped))
+    module = _sd({f"module.{k}": v for k, v in fx.simswap_shapes().items()})
+    assert "simswap.generator" in rules_of(scan_bytes("dp.pth", fx.torch_checkpoint(module)))
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_ghost_generator_is_recognised(blocks):
+    result = scan_bytes(f"G_unet_{blocks}block.pth", fx.torch_checkpoint(_sd(fx.ghost_shapes(blocks))))
+    hit = rules_of(result)["ghost.generator"]
+    text = " ".join(hit.evidence)
+    assert hit.family == "GHOST (sber-swap)" and hit.decision is Decision.BLOCK
+    assert "generator.AADBlk1.add_blocks.0.conv_h.weight float32[1, 1024, 1, 1]" in text
+    assert "encoder.conv1.0.weight float32[32, 3, 4, 4]" in text
+
+
+@pytest.mark.parametrize("shapes", [RESNET_SHAPES, fx.gfpgan_like_shapes(), fx.arcface_like_shapes(),
+                                    fx.unet_like_shapes()], ids=["resnet", "gfpgan-like", "arcface-like", "unet-like"])
+def test_ordinary_and_dual_use_torch_checkpoints_pass(shapes):
+    sd = _sd(shapes)
+    for data in (fx.torch_checkpoint(sd), fx.torch_legacy_checkpoint(sd)):
+        result = scan_bytes("model.pth", data)
+        assert result.decision is Decision.PASS, result.findings
+
+
+def test_a_simswap_lookalike_without_the_identity_projections_passes():
+    shapes = {k: v for k, v in fx.simswap_shapes().items() if ".style" not in k}
+    assert scan_bytes("g.pth", fx.torch_checkpoint(_sd(shapes))).decision is Decision.PASS
+    wrong = {k: ((2048, 256) if ".style" in k and k.endswith("weight") else v) for k, v in fx.simswap_shapes().items()}
+    assert scan_bytes("g.pth", fx.torch_checkpoint(_sd(wrong))).decision is Decision.PASS
+
+
+def test_torch_checkpoint_is_reported_once_not_again_for_its_data_pkl():
+    found = [f for f in scan_bytes("g.pth", fx.torch_checkpoint(_sd(fx.simswap_shapes()))).findings
+             if f.category is Category.MODEL]
+    assert [(f.rule, f.member) for f in found] == [("simswap.generator", None)]
+
+
+# -- safetensors, faceswap --------------------------------------------------------------------------
+
+def test_reactor_face_model_is_recognised():
+    hit = rules_of(scan_bytes("Alice.safetensors", fx.reactor_face_model()))["reactor.face_model"]
+    text = " ".join(hit.evidence)
+    assert hit.family == "ReActor" and "'embedding', 'bbox', 'kps'" in text and "embedding F32[512]" in text
+
+
+def test_ordinary_safetensors_pass():
+    assert scan_bytes("model.safetensors", fx.llm_like_safetensors()).decision is Decision.PASS
+    small = {k: v for k, v in fx.REACTOR_FACE.items() if k != "embedding"}
+    assert scan_bytes("x.safetensors", fx.safetensors_bytes(small)).decision is Decision.PASS
+    odd = {**fx.REACTOR_FACE, "embedding": ("F32", (128,))}
+    assert scan_bytes("x.safetensors", fx.safetensors_bytes(odd)).decision is Decision.PASS
+    many = {**fx.REACTOR_FACE, **{f"layer{i}.weight": ("F32", (2, 2)) for i in range(20)}}
+    assert scan_bytes("x.safetensors", fx.safetensors_bytes(many)).decision is Decision.PASS
+
+
+@pytest.mark.parametrize("form", ["keras", "h5"])
+def test_faceswap_model_is_recognised_from_its_config(form):
+    data = fx.faceswap_keras() if form == "keras" else fx.keras_h5(fx.faceswap_config())
+    hit = rules_of(scan_bytes(f"original.{form}", data))["faceswap.model"]
+    text = " ".join(hit.evidence)
+    assert "'face_in_a', 'face_in_b', 'decoder_a', 'decoder_b'" in text and "PixelShuffler" in text
+    assert hit.decision is Decision.BLOCK
+
+
+def test_faceswap_state_json_and_ordinary_keras_models():
+    hit = rules_of(scan_bytes("original_state.json", fx.faceswap_state()))["faceswap.state"]
+    assert hit.category is Category.WORKSPACE and "iterations = 25000" in hit.evidence
+    assert scan_bytes("mnist.keras", fx.classifier_keras()).decision is Decision.PASS
+    assert scan_bytes("config.json", b'{"name": "x", "iterations": 3}').decision is Decision.PASS
+
+
+def test_new_rule_formats_are_validated():
+    with pytest.raises(RuleError, match="unknown format"):
+        parse_rules({"schema": "jieyao.rules/1", "rules": [{"id": "a", "family": "f", "format": "tf",
+                                                             "tf": {}}]}, "x.json")
+    with pytest.raises(RuleError, match="bad regular expression"):
+        parse_rules({"schema": "jieyao.rules/1", "rules": [{"id": "a", "family": "f", "format": "torch",
+                                                             "torch": {"shapes_all": [{"key": "("}]}}]}, "x.json")

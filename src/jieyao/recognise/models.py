@@ -1,22 +1,27 @@
 """Recognise pretrained face-swap models by structure, from rules kept as data (`rules/models.json` in
-each rule pack). A rule names a reader (pickle, onnx) and predicates over what that reader returns:
-dict keys and key patterns, graph inputs/outputs with shapes, initializer dims. Evidence strings say
-which facts matched, so an analyst can check them without opening the file.
+each rule pack). A rule names a reader (pickle, onnx, torch, safetensors, keras, json) and predicates over
+what that reader returns: dict keys and key patterns, tensor names and shapes, graph inputs/outputs with
+shapes, initializer dims, Keras layer names. Evidence strings say which facts matched, so an analyst can
+check them without opening the file.
 
-Nothing here loads a model: readers walk pickle opcodes and protobuf fields only.
+Nothing here loads a model: readers walk pickle opcodes, protobuf fields and JSON headers only.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jieyao.formats.keras import JsonSummary, KerasSummary, read_json_object, read_keras_h5, read_keras_zip
 from jieyao.formats.onnx import OnnxSummary, TensorSig, read_onnx
 from jieyao.formats.pickle import DANGEROUS_CALLS, PickleSummary, read_pickle
+from jieyao.formats.safetensors import SafetensorsSummary, read_safetensors
+from jieyao.formats.torchmember import read_torch_local_header, read_torch_zip_blob
+from jieyao.formats.torchzip import LEGACY_MAGIC, TorchSummary, read_torch_legacy
 from jieyao.model import Category, Decision, Finding
 from jieyao.recognise.base import Item, Recogniser
 
@@ -24,6 +29,9 @@ RULES_SCHEMA = "jieyao.rules/1"
 MAX_PICKLE_BYTES = 256 * 1024 * 1024
 """Pickles are read whole from memory-mapped or spooled blobs; past this only a prefix is read."""
 SHOWN = 4
+FORMATS = ("pickle", "onnx", "torch", "safetensors", "keras", "json")
+"""Rule formats: the reader whose summary a rule's predicate is applied to."""
+TENSOR_FORMATS = ("pickle", "torch", "safetensors")
 
 
 class RuleError(ValueError):
@@ -43,6 +51,18 @@ class ModelRule:
     unless: tuple[str, ...] = ()
     source: str = ""
     compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+    shapes: tuple[ShapeSpec, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ShapeSpec:
+    """`shapes_all` entry: at least `min` tensors whose key matches `key` (and `shape`/`rank` if given).
+    Shapes are what separate a face-swap generator from an ordinary net that reuses a layer name."""
+
+    key: re.Pattern[str]
+    shape: tuple[int | str, ...] | None = None
+    rank: int | None = None
+    min: int = 1
 
 
 def _compile(patterns: Sequence[str], where: str) -> tuple[re.Pattern[str], ...]:
@@ -50,6 +70,16 @@ def _compile(patterns: Sequence[str], where: str) -> tuple[re.Pattern[str], ...]
         return tuple(re.compile(p) for p in patterns)
     except re.error as exc:
         raise RuleError(f"{where}: bad regular expression: {exc}") from exc
+
+
+def _shape_specs(raw: Sequence[dict[str, Any]], where: str) -> tuple[ShapeSpec, ...]:
+    specs = []
+    for entry in raw:
+        (key,) = _compile([entry["key"]], where)
+        shape = entry.get("shape")
+        specs.append(ShapeSpec(key, tuple(shape) if shape is not None else None, entry.get("rank"),
+                               int(entry.get("min", 1))))
+    return tuple(specs)
 
 
 def parse_rules(doc: dict[str, Any], source: str) -> list[ModelRule]:
@@ -66,12 +96,13 @@ def parse_rules(doc: dict[str, Any], source: str) -> list[ModelRule]:
                 decision=Decision(raw.get("decision", "review")), confidence=float(raw.get("confidence", 0.8)),
                 format=fmt, why=raw.get("why", ""), predicate=predicate, unless=tuple(raw.get("unless", ())),
                 source=source,
-                compiled=_compile(predicate.get("key_patterns", ()), where) if fmt == "pickle" else (),
+                compiled=_compile(predicate.get("key_patterns", ()), where) if fmt in TENSOR_FORMATS else (),
+                shapes=_shape_specs(predicate.get("shapes_all", ()), where),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise RuleError(f"{where}: {exc}") from exc
-        if fmt not in ("pickle", "onnx"):
-            raise RuleError(f"{where}: unknown format {fmt!r} (pickle, onnx)")
+        if fmt not in FORMATS:
+            raise RuleError(f"{where}: unknown format {fmt!r} ({', '.join(FORMATS)})")
         rules.append(rule)
     return rules
 
@@ -197,11 +228,128 @@ def match_onnx(rule: ModelRule, s: OnnxSummary) -> list[str] | None:
     return evidence
 
 
+# -- tensor tables (torch checkpoints, safetensors) ---------------------------------------------
+
+Tensor = tuple[str, str | None, tuple[int, ...] | None]
+"""(key, dtype, shape) as a reader lists it."""
+
+
+def _dims(shape: tuple[int, ...] | None) -> str:
+    return "?" if shape is None else str(list(shape))
+
+
+def _has_key(keys: Sequence[str], want: str) -> bool:
+    """`want` itself, or `want` under a wrapper (`state_dict/…`, DataParallel's `module.…`)."""
+    return any(k == want or k.endswith(("/" + want, "." + want)) for k in keys)
+
+
+def _spec_hits(spec: ShapeSpec, tensors: Sequence[Tensor]) -> list[Tensor]:
+    return [t for t in tensors if spec.key.search(t[0])
+            and (spec.rank is None or (t[2] is not None and len(t[2]) == spec.rank))
+            and (spec.shape is None or _shape_ok(spec.shape, t[2]))]
+
+
+def match_tensors(rule: ModelRule, tensors: Sequence[Tensor], what: str) -> list[str] | None:
+    """Shared by torch and safetensors rules: names (exact, any, patterns with a count and a share of all
+    tensors) and shapes of named components. `what` names the container in evidence."""
+    p = rule.predicate
+    keys = [t[0] for t in tensors]
+    if not keys or ("max_tensors" in p and len(keys) > p["max_tensors"]):
+        return None
+    evidence = []
+    if "keys_all" in p:
+        if not all(_has_key(keys, k) for k in p["keys_all"]):
+            return None
+        evidence.append(f"{what} has tensors {_shown(list(p['keys_all']))}")
+    if "keys_any" in p:
+        hit = [k for k in p["keys_any"] if _has_key(keys, k)]
+        if not hit:
+            return None
+        evidence.append(f"and {_shown(hit)}")
+    if rule.compiled:
+        matching = [k for k in keys if any(rx.search(k) for rx in rule.compiled)]
+        share = len(matching) / len(keys)
+        if len(matching) < p.get("min_matching", 1) or share < p.get("min_share", 0.0):
+            return None
+        evidence.append(f"{len(matching)} of {len(keys)} tensors in {what} match its layer names: {_shown(matching)}")
+    for spec in rule.shapes:
+        hits = _spec_hits(spec, tensors)
+        if len(hits) < spec.min:
+            return None
+        evidence.append(f"{len(hits)} tensor{'s' if len(hits) > 1 else ''} shaped like " + ", ".join(
+            f"{k} {dtype or '?'}{_dims(shape)}" for k, dtype, shape in hits[:2]))
+    return evidence
+
+
+def match_torch(rule: ModelRule, s: TorchSummary) -> list[str] | None:
+    tensors = [(t.key, t.dtype, t.shape) for t in s.tensors if t.key is not None]
+    evidence = match_tensors(rule, tensors, f"torch {s.kind} checkpoint" + (f" {s.prefix}/" if s.prefix else ""))
+    if evidence is None:
+        return None
+    dtypes = sorted({t.dtype for t in s.tensors if t.dtype})
+    if dtypes:
+        evidence.append(f"dtypes {', '.join(dtypes)}")
+    if not s.pickle.complete:
+        evidence.append(f"(read stopped early: {s.pickle.error})")
+    return evidence
+
+
+def match_safetensors(rule: ModelRule, s: SafetensorsSummary) -> list[str] | None:
+    evidence = match_tensors(rule, [(n, d, sh) for n, d, sh in s.tensors], "safetensors header")
+    if evidence is None:
+        return None
+    for key in rule.predicate.get("report_metadata", ()):
+        if key in s.metadata:
+            evidence.append(f"__metadata__ {key} = {s.metadata[key][:120]!r}")
+    if s.error:
+        evidence.append(f"(header problems: {s.error})")
+    return evidence
+
+
+# -- keras configs and JSON objects -------------------------------------------------------------
+
+def match_keras(rule: ModelRule, s: KerasSummary) -> list[str] | None:
+    p = rule.predicate
+    names = set(s.names)
+    if not set(p.get("names_all", ())) <= names:
+        return None
+    hit = [n for n in p.get("names_any", ()) if n in names]
+    if "names_any" in p and not hit:
+        return None
+    where = "config.json of a .keras zip" if s.source == "keras-zip" else "model_config of a Keras HDF5 file"
+    evidence = [f"{where} names layers {_shown([*p.get('names_all', ()), *hit])}"]
+    custom = [c for c in s.class_names if c in set(p.get("report_classes", ()))]
+    if custom:
+        evidence.append(f"custom layer classes {_shown(custom)}")
+    if s.keras_version:
+        evidence.append(f"keras_version {s.keras_version}")
+    return evidence
+
+
+def match_json(rule: ModelRule, s: JsonSummary) -> list[str] | None:
+    p = rule.predicate
+    keys = set(s.keys)
+    if not set(p.get("keys_all", ())) <= keys:
+        return None
+    hit = [k for k in p.get("keys_any", ()) if k in keys]
+    if "keys_any" in p and not hit:
+        return None
+    evidence = [f"JSON object has keys {_shown([*p.get('keys_all', ()), *hit])}"]
+    evidence += [f"{k} = {s.scalars[k]!r}" for k in p.get("report_scalars", ()) if k in s.scalars]
+    return evidence
+
+
+MATCHERS: dict[str, Callable[[ModelRule, Any], list[str] | None]] = {
+    "pickle": match_pickle, "onnx": match_onnx, "torch": match_torch, "safetensors": match_safetensors,
+    "keras": match_keras, "json": match_json,
+}
+
+
 # -- the recogniser -----------------------------------------------------------------------------
 
 class ModelRecogniser(Recogniser):
     name = "models"
-    formats = frozenset({"pickle", "onnx"})
+    formats = frozenset({"pickle", "onnx", "zip", "safetensors", "hdf5", "text"})
 
     def __init__(self, rules: Sequence[ModelRule]) -> None:
         self.rules = list(rules)
@@ -211,22 +359,81 @@ class ModelRecogniser(Recogniser):
 
     def recognise(self, item: Item) -> Iterable[Finding]:
         if item.format == "pickle":
-            data = item.blob.head(MAX_PICKLE_BYTES)
-            summary: Any = read_pickle(data)
-            yield from self._dangerous(item, summary)
-        else:
-            summary = read_onnx(item.blob)
-        yield from self._apply(item, summary)
+            data = item.blob.view(MAX_PICKLE_BYTES)  # zero-copy: a 200 MB pickle is walked, not joined
+            pickle = read_pickle(data)
+            yield from self._dangerous(item, pickle)
+            yield from self._apply(item, "pickle", pickle, None)
+            legacy = self._legacy_torch(item, pickle, data) if "torch" in self._by_format else None
+            if legacy is not None:
+                yield from self._apply(item, "torch", legacy, None)
+            return
+        for fmt, summary, note in self._summaries(item):
+            yield from self._apply(item, fmt, summary, note)
 
-    def _apply(self, item: Item, summary: Any) -> Iterator[Finding]:
+    def _summaries(self, item: Item) -> Iterator[tuple[str, Any, str | None]]:
+        """(rule format, reader summary, a note for evidence) for each reading of the item. Readers are
+        only run for rule formats that have rules, so an empty rule pack costs nothing."""
+        want = self._by_format
+        if item.format == "onnx":
+            yield "onnx", read_onnx(item.blob), None
+        elif item.format == "zip":
+            yield from self._zip(item)
+        elif item.format == "safetensors" and "safetensors" in want:
+            yield "safetensors", read_safetensors(item.blob), None
+        elif item.format == "hdf5" and "keras" in want:
+            keras = read_keras_h5(item.blob)
+            if keras is not None:
+                yield "keras", keras, None
+        elif item.format == "text" and "json" in want:
+            doc = read_json_object(item.blob)
+            if doc is not None:
+                yield "json", doc, None
+
+    def _zip(self, item: Item) -> Iterator[tuple[str, Any, str | None]]:
+        """A zip is a torch checkpoint or a `.keras` model by its listing. When the listing could not be read
+        (a truncated download, a member cut at max_member_bytes), a torch checkpoint is still read from its
+        first local header, since torch.save writes data.pkl first."""
+        if item.children is None:
+            if "torch" in self._by_format:
+                torch = read_torch_local_header(item.blob)
+                if torch is not None:
+                    yield "torch", torch, "zip listing unreadable (truncated?): data.pkl read from its local header"
+            return
+        names = [e.name for e in item.children]
+        if "torch" in self._by_format:
+            torch = read_torch_zip_blob(item.blob, names)
+            if torch is not None:
+                yield "torch", torch, None
+                return
+        if "keras" in self._by_format:
+            keras = read_keras_zip(item.blob, names)
+            if keras is not None:
+                yield "keras", keras, None
+
+    @staticmethod
+    def _legacy_torch(item: Item, pickle: PickleSummary, data: bytes | memoryview) -> TorchSummary | None:
+        """Pre-1.6 torch.save: a pickle sequence opening with torch's magic number, or the tar form, whose
+        object pickle arrives here as the tar member `pickle` next to `storages` and `sys_info`."""
+        if pickle.top == "scalar" and pickle.value == LEGACY_MAGIC:
+            return read_torch_legacy(bytes(data))  # rare, old files: a copy is fine
+        siblings = {e.name for e in item.siblings}
+        if item.name == "pickle" and {"storages", "sys_info"} <= siblings:
+            tensors = tuple(a for a in pickle.arrays if a.kind == "torch")
+            return TorchSummary("legacy", None, pickle, tensors, tuple(sorted(siblings)))
+        return None
+
+    def _apply(self, item: Item, fmt: str, summary: Any, note: str | None) -> Iterator[Finding]:
         matched: set[str] = set()
-        for rule in self._by_format.get(item.format, ()):
+        matcher = MATCHERS[fmt]
+        for rule in self._by_format.get(fmt, ()):
             if matched & set(rule.unless):
                 continue
-            evidence = match_pickle(rule, summary) if rule.format == "pickle" else match_onnx(rule, summary)
+            evidence = matcher(rule, summary)
             if evidence is None:
                 continue
             matched.add(rule.id)
+            if note:
+                evidence.append(f"({note})")
             yield Finding(rule=rule.id, category=rule.category, decision=rule.decision, family=rule.family,
                           confidence=rule.confidence if not item.truncated else rule.confidence * 0.9,
                           member=item.member, sha256=item.sha256,
