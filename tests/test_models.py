@@ -252,3 +252,26 @@ def test_new_rule_formats_are_validated():
     with pytest.raises(RuleError, match="bad regular expression"):
         parse_rules({"schema": "jieyao.rules/1", "rules": [{"id": "a", "family": "f", "format": "torch",
                                                              "torch": {"shapes_all": [{"key": "("}]}}]}, "x.json")
+
+
+def test_an_archive_holding_a_dfl_model_set_is_one_model_finding():
+    parts = {"model/RTT_SAEHD_encoder.npy": fx.dfl_weights("encoder"),
+             "model/RTT_SAEHD_inter.npy": fx.dfl_weights("inter"),
+             "model/RTT_SAEHD_decoder_src.npy": fx.dfl_weights("decoder_src"),
+             "model/RTT_SAEHD_src_dst_opt.npy": fx.dfl_optimizer(),
+             "model/RTT_SAEHD_data.dat": fx.dfl_model_data()}
+    for name, blob in {"AI底丹.zip": im.zip_bytes(parts), "pack.7z": im.sevenzip_bytes(parts)}.items():
+        result = scan_bytes(name, blob)
+        sets = [f for f in result.findings if f.rule == "dfl.model_set"]
+        assert len(sets) == 1, name
+        text = " ".join(sets[0].evidence)
+        assert "5 DeepFaceLab model parts" in text and "model 'RTT' of class SAEHD" in text
+        assert "data, decoder_src, encoder, inter, src_dst_opt" in text
+        assert "options/archi = 'liae-udt'" in text and "author_name = '神农汉化'" in text
+        assert sets[0].member is None and sets[0].decision is Decision.BLOCK
+
+
+def test_one_dfl_file_in_an_archive_is_not_a_set():
+    result = scan_bytes("one.zip", im.zip_bytes({"x_SAEHD_encoder.npy": fx.dfl_weights("encoder"),
+                                                 "readme.txt": b"hi"}))
+    assert "dfl.weights" in rules_of(result) and "dfl.model_set" not in rules_of(result)

@@ -198,10 +198,23 @@ class Scanner:
                     container_format=container_format)
         self._recognise(st, item)
         if container is not None:
+            start = len(st.findings)
             try:
                 self._walk(st, container, entries, member, depth)
             finally:
                 container.close()
+            self._summarise(st, item, st.findings[start:])
+
+    def _summarise(self, st: _TargetState, item: Item, inner: list[Finding]) -> None:
+        if not inner:
+            return
+        for recogniser in self.recognisers:
+            try:
+                st.findings.extend(recogniser.summarise(item, inner))
+            except Exception as exc:
+                st.add("intake.recogniser_error", Category.INTAKE, Decision.REVIEW, item.member,
+                       f"recogniser {recogniser.name!r} failed summarising this {item.format}: "
+                       f"{type(exc).__name__}: {exc}")
 
     def _open(self, st: _TargetState, fmt: str, blob: Blob, member: str | None,
               name: str) -> tuple[Container | None, list[Entry]]:

@@ -8,7 +8,7 @@ Recognisers must not execute or deserialise what they read; they get bytes, neve
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -62,6 +62,11 @@ class Recogniser(ABC):
 
     @abstractmethod
     def recognise(self, item: Item) -> Iterable[Finding]: ...
+
+    def summarise(self, item: Item, findings: Sequence[Finding]) -> Iterable[Finding]:
+        """Called once every member of the container `item` has been scanned, with the findings made
+        inside it, so a recogniser can say one thing about a set (a model split into part files)."""
+        return ()
 
     def rule_help(self) -> dict[str, str]:
         """Rule id → one-paragraph help text, for SARIF and `jieyao rules`."""

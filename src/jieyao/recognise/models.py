@@ -34,6 +34,11 @@ FORMATS = ("pickle", "onnx", "torch", "safetensors", "keras", "json")
 TENSOR_FORMATS = ("pickle", "torch", "safetensors")
 
 
+_DFL_FILE = re.compile(r"^(?P<name>.+?)_(?P<cls>[A-Za-z0-9]+)_(?P<part>[A-Za-z_]+)\.(npy|dat)$")
+_DFL_PART_RULES = frozenset({"dfl.weights", "dfl.optimizer", "dfl.model_data"})
+_DFL_SET_FACTS = ("author_name", "iter", "options/archi", "options/resolution", "options/face_type", "options/ae_dims")
+
+
 class RuleError(ValueError):
     pass
 
@@ -353,6 +358,7 @@ class ModelRecogniser(Recogniser):
 
     def __init__(self, rules: Sequence[ModelRule]) -> None:
         self.rules = list(rules)
+        self._dfl_data: dict[str, PickleSummary] = {}
         self._by_format: dict[str, list[ModelRule]] = {}
         for r in self.rules:
             self._by_format.setdefault(r.format, []).append(r)
@@ -432,12 +438,45 @@ class ModelRecogniser(Recogniser):
             if evidence is None:
                 continue
             matched.add(rule.id)
+            if rule.id == "dfl.model_data" and item.member is not None and len(self._dfl_data) < 1000:
+                self._dfl_data[item.member] = summary  # for the set's summary, once its container is done
             if note:
                 evidence.append(f"({note})")
             yield Finding(rule=rule.id, category=rule.category, decision=rule.decision, family=rule.family,
                           confidence=rule.confidence if not item.truncated else rule.confidence * 0.9,
                           member=item.member, sha256=item.sha256,
                           evidence=(f"{rule.why}: {evidence[0]}", *evidence[1:]))
+
+    def summarise(self, item: Item, findings: Sequence[Finding]) -> Iterable[Finding]:
+        """One `dfl.model_set` finding for an archive holding several parts of a DeepFaceLab model: the
+        way pretrained models ("底丹") are sold. Class and user name come from DFL's file naming, the
+        architecture, resolution and iterations from the set's data.dat."""
+        groups: dict[tuple[str, str], dict[str, Finding]] = {}
+        for f in findings:
+            if f.family != "DeepFaceLab" or f.rule not in _DFL_PART_RULES or f.member is None:
+                continue
+            base = f.member.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+            m = _DFL_FILE.match(base)
+            key = (m["name"], m["cls"]) if m else ("?", "?")
+            groups.setdefault(key, {})[m["part"] if m else base] = f
+        prefix = f"{item.member}!" if item.member else ""
+        data = {k: v for k, v in self._dfl_data.items() if k.startswith(prefix)}
+        for k in data:
+            self._dfl_data.pop(k, None)
+        for (name, cls), parts in sorted(groups.items()):
+            if len(parts) < 2:
+                continue
+            evidence = [f"{len(parts)} DeepFaceLab model parts in this {item.format}"
+                        + (f", model {name!r} of class {cls}" if cls != "?" else "") + f": {', '.join(sorted(parts))}"]
+            for f in parts.values():
+                summary = data.get(f.member or "")
+                if summary is not None:
+                    shown = [f"{k} = {summary.scalars[k]!r}" for k in _DFL_SET_FACTS if k in summary.scalars]
+                    if shown:
+                        evidence.append("from its data.dat: " + "; ".join(shown))
+            yield Finding(rule="dfl.model_set", category=Category.MODEL, decision=Decision.BLOCK,
+                          family="DeepFaceLab", confidence=0.99, member=item.member, sha256=item.sha256,
+                          evidence=tuple(evidence))
 
     @staticmethod
     def _dangerous(item: Item, summary: PickleSummary) -> Iterator[Finding]:
@@ -450,6 +489,8 @@ class ModelRecogniser(Recogniser):
 
     def rule_help(self) -> dict[str, str]:
         out = {r.id: f"{r.family}: {r.why}. Matched from the file's structure, not its name." for r in self.rules}
+        out["dfl.model_set"] = ("Several parts of one DeepFaceLab model (weights, optimizer state, data.dat) in one "
+                                "archive: a complete pretrained model as it is sold, with its class and settings.")
         out["pickle.code_execution"] = ("The pickle's opcodes call a function that runs code or commands when the "
                                         "file is loaded (os.system, eval, subprocess…). Never load it.")
         return out
