@@ -275,3 +275,15 @@ def test_one_dfl_file_in_an_archive_is_not_a_set():
     result = scan_bytes("one.zip", im.zip_bytes({"x_SAEHD_encoder.npy": fx.dfl_weights("encoder"),
                                                  "readme.txt": b"hi"}))
     assert "dfl.weights" in rules_of(result) and "dfl.model_set" not in rules_of(result)
+
+
+def test_dfl_summary_and_default_options():
+    hit = rules_of(scan_bytes("x.txt", fx.dfl_summary_text(author="神农汉化")))["dfl.summary"]
+    text = " ".join(hit.evidence)
+    assert "Model name: RTT_SAEHD" in text and "Current iteration: 500000" in text and "模型作者: 神农汉化" in text
+    opts = rules_of(scan_bytes("SAEHD_default_options.dat", fx.dfl_default_options()))["dfl.default_options"]
+    assert "archi = 'liae-udt'" in " ".join(opts.evidence) and opts.decision is Decision.REVIEW
+    assert scan_bytes("notes.txt", b"== just some notes ==\nModel name: x\n").decision is Decision.PASS
+    parts = {"RTT_SAEHD_encoder.npy": fx.dfl_weights("encoder"), "RTT_SAEHD_summary.txt": fx.dfl_summary_text()}
+    (model_set,) = [f for f in scan_bytes("m.zip", im.zip_bytes(parts)).findings if f.rule == "dfl.model_set"]
+    assert "encoder, summary" in model_set.evidence[0]

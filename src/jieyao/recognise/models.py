@@ -29,13 +29,13 @@ RULES_SCHEMA = "jieyao.rules/1"
 MAX_PICKLE_BYTES = 256 * 1024 * 1024
 """Pickles are read whole from memory-mapped or spooled blobs; past this only a prefix is read."""
 SHOWN = 4
-FORMATS = ("pickle", "onnx", "torch", "safetensors", "keras", "json")
+FORMATS = ("pickle", "onnx", "torch", "safetensors", "keras", "json", "text")
 """Rule formats: the reader whose summary a rule's predicate is applied to."""
 TENSOR_FORMATS = ("pickle", "torch", "safetensors")
 
 
-_DFL_FILE = re.compile(r"^(?P<name>.+?)_(?P<cls>[A-Za-z0-9]+)_(?P<part>[A-Za-z_]+)\.(npy|dat)$")
-_DFL_PART_RULES = frozenset({"dfl.weights", "dfl.optimizer", "dfl.model_data"})
+_DFL_FILE = re.compile(r"^(?P<name>.+?)_(?P<cls>[A-Za-z0-9]+)_(?P<part>[A-Za-z_]+)\.(npy|dat|txt)$")
+_DFL_PART_RULES = frozenset({"dfl.weights", "dfl.optimizer", "dfl.model_data", "dfl.summary"})
 _DFL_SET_FACTS = ("author_name", "iter", "options/archi", "options/resolution", "options/face_type", "options/ae_dims")
 
 
@@ -344,9 +344,28 @@ def match_json(rule: ModelRule, s: JsonSummary) -> list[str] | None:
     return evidence
 
 
+TEXT_BYTES = 64 * 1024
+
+
+def match_text(rule: ModelRule, text: str) -> list[str] | None:
+    """Text artifacts (DFL's _summary.txt) by multi-line regular expressions over their first 64 KiB."""
+    p = rule.predicate
+    for pattern in p.get("patterns_all", ()):
+        if not re.search(pattern, text, re.MULTILINE):
+            return None
+    if "patterns_any" in p and not any(re.search(x, text, re.MULTILINE) for x in p["patterns_any"]):
+        return None
+    evidence = [f"text matches {len(p.get('patterns_all', ()))} of its tell-tale lines"]
+    for pattern in p.get("report", ()):
+        m = re.search(pattern, text, re.MULTILINE)
+        if m:
+            evidence.append(m.group(0).strip(" =")[:200])
+    return evidence
+
+
 MATCHERS: dict[str, Callable[[ModelRule, Any], list[str] | None]] = {
     "pickle": match_pickle, "onnx": match_onnx, "torch": match_torch, "safetensors": match_safetensors,
-    "keras": match_keras, "json": match_json,
+    "keras": match_keras, "json": match_json, "text": match_text,
 }
 
 
@@ -390,10 +409,13 @@ class ModelRecogniser(Recogniser):
             keras = read_keras_h5(item.blob)
             if keras is not None:
                 yield "keras", keras, None
-        elif item.format == "text" and "json" in want:
-            doc = read_json_object(item.blob)
-            if doc is not None:
-                yield "json", doc, None
+        elif item.format == "text":
+            if "json" in want:
+                doc = read_json_object(item.blob)
+                if doc is not None:
+                    yield "json", doc, None
+            if "text" in want:
+                yield "text", item.blob.head(TEXT_BYTES).decode("utf-8", errors="replace"), None
 
     def _zip(self, item: Item) -> Iterator[tuple[str, Any, str | None]]:
         """A zip is a torch checkpoint or a `.keras` model by its listing. When the listing could not be read
