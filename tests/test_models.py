@@ -287,3 +287,17 @@ def test_dfl_summary_and_default_options():
     parts = {"RTT_SAEHD_encoder.npy": fx.dfl_weights("encoder"), "RTT_SAEHD_summary.txt": fx.dfl_summary_text()}
     (model_set,) = [f for f in scan_bytes("m.zip", im.zip_bytes(parts)).findings if f.rule == "dfl.model_set"]
     assert "encoder, summary" in model_set.evidence[0]
+
+
+def test_dual_use_models_are_evidence_next_to_a_swapper_never_findings_alone():
+    from jieyao.imitations.onnx import classifier_spec, inswapper_spec
+
+    kit = {"models/inswapper_128.onnx": _onnx(inswapper_spec()), "models/GFPGANv1.4.pth": b"placeholder",
+           "models/buffalo_l/w600k_r50.onnx": _onnx(classifier_spec()), "models/buffalo_l/det_10g.onnx": b"x"}
+    found = rules_of(scan_bytes("roop-kit.zip", im.zip_bytes(kit)))
+    evidence = found["model.companions"].evidence[0]
+    assert "GFPGANv1.4.pth" in evidence and "w600k_r50.onnx" in evidence and "det_10g.onnx" in evidence
+    assert found["model.companions"].decision is Decision.PASS
+    alone = {k: v for k, v in kit.items() if "inswapper" not in k}
+    result = scan_bytes("restorers.zip", im.zip_bytes(alone))
+    assert result.decision is Decision.PASS and "model.companions" not in rules_of(result)

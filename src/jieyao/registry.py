@@ -95,11 +95,12 @@ def _yara(config: RecogniserConfig) -> list[Recogniser]:
 
 
 def _models(config: RecogniserConfig) -> list[Recogniser]:
-    from jieyao.recognise.models import ModelRecogniser, load_model_rules
+    from jieyao.recognise.models import ModelRecogniser, load_companions, load_model_rules
     from jieyao.rulepack import model_rule_files
 
-    rules = load_model_rules(model_rule_files(config.rules_dirs))
-    return [ModelRecogniser(rules)] if rules else []
+    files = model_rule_files(config.rules_dirs)
+    rules = load_model_rules(files)
+    return [ModelRecogniser(rules, load_companions(files))] if rules else []
 
 
 register_recogniser("hashes", _hash_lists)

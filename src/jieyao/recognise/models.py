@@ -112,6 +112,27 @@ def parse_rules(doc: dict[str, Any], source: str) -> list[ModelRule]:
     return rules
 
 
+@dataclass(frozen=True)
+class Companion:
+    """A dual-use model (face recogniser, detector, restorer): never a finding on its own, but evidence
+    when it sits next to a face-swap model."""
+
+    pattern: re.Pattern[str]
+    what: str
+
+
+def load_companions(paths: Iterable[Path]) -> list[Companion]:
+    out = []
+    for path in paths:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for raw in doc.get("companions", ()):
+            try:
+                out.append(Companion(re.compile(raw["pattern"]), str(raw["what"])))
+            except (KeyError, re.error) as exc:
+                raise RuleError(f"{path.name}: bad companion {raw!r}: {exc}") from exc
+    return out
+
+
 def load_model_rules(paths: Iterable[Path]) -> list[ModelRule]:
     rules: list[ModelRule] = []
     for path in paths:
@@ -375,8 +396,9 @@ class ModelRecogniser(Recogniser):
     name = "models"
     formats = frozenset({"pickle", "onnx", "zip", "safetensors", "hdf5", "text"})
 
-    def __init__(self, rules: Sequence[ModelRule]) -> None:
+    def __init__(self, rules: Sequence[ModelRule], companions: Sequence[Companion] = ()) -> None:
         self.rules = list(rules)
+        self.companions = list(companions)
         self._dfl_data: dict[str, PickleSummary] = {}
         self._by_format: dict[str, list[ModelRule]] = {}
         for r in self.rules:
@@ -473,6 +495,7 @@ class ModelRecogniser(Recogniser):
         """One `dfl.model_set` finding for an archive holding several parts of a DeepFaceLab model: the
         way pretrained models ("底丹") are sold. Class and user name come from DFL's file naming, the
         architecture, resolution and iterations from the set's data.dat."""
+        yield from self._companions(item, findings)
         groups: dict[tuple[str, str], dict[str, Finding]] = {}
         for f in findings:
             if f.family != "DeepFaceLab" or f.rule not in _DFL_PART_RULES or f.member is None:
@@ -500,6 +523,27 @@ class ModelRecogniser(Recogniser):
                           family="DeepFaceLab", confidence=0.99, member=item.member, sha256=item.sha256,
                           evidence=tuple(evidence))
 
+    def _companions(self, item: Item, findings: Sequence[Finding]) -> Iterator[Finding]:
+        if not self.companions or not item.children:
+            return
+        swappers = [f for f in findings if f.category is Category.MODEL and f.decision is Decision.BLOCK]
+        if not swappers:
+            return
+        seen = []
+        for entry in item.children:
+            base = entry.name.rsplit("/", 1)[-1]
+            what = next((c.what for c in self.companions if c.pattern.search(base)), None)
+            if what is not None:
+                seen.append(f"{entry.name!r} ({what})")
+        if seen:
+            families = sorted({f.family or f.rule for f in swappers})
+            yield Finding(rule="model.companions", category=Category.MODEL, decision=Decision.PASS,
+                          confidence=0.9, member=item.member,
+                          evidence=(f"next to {', '.join(families)} in this {item.format}: {', '.join(seen[:8])}"
+                                    + (f" and {len(seen) - 8} more" if len(seen) > 8 else ""),
+                                    "dual-use models are not findings on their own; here they complete a "
+                                    "face-swap kit"))
+
     @staticmethod
     def _dangerous(item: Item, summary: PickleSummary) -> Iterator[Finding]:
         calls = [f"{m}.{n}" for m, n in summary.calls if (m, n) in DANGEROUS_CALLS]
@@ -511,6 +555,8 @@ class ModelRecogniser(Recogniser):
 
     def rule_help(self) -> dict[str, str]:
         out = {r.id: f"{r.family}: {r.why}. Matched from the file's structure, not its name." for r in self.rules}
+        out["model.companions"] = ("Face recognisers, detectors or restorers found next to a face-swap model: "
+                                   "not findings on their own, named as evidence of a complete kit.")
         out["dfl.model_set"] = ("Several parts of one DeepFaceLab model (weights, optimizer state, data.dat) in one "
                                 "archive: a complete pretrained model as it is sold, with its class and settings.")
         out["pickle.code_execution"] = ("The pickle's opcodes call a function that runs code or commands when the "
