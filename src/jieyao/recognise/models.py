@@ -371,6 +371,8 @@ TEXT_BYTES = 64 * 1024
 def match_text(rule: ModelRule, text: str) -> list[str] | None:
     """Text artifacts (DFL's _summary.txt) by multi-line regular expressions over their first 64 KiB."""
     p = rule.predicate
+    if not all(literal in text for literal in p.get("contains", ())):  # cheap: most text is not a summary
+        return None
     for pattern in p.get("patterns_all", ()):
         if not re.search(pattern, text, re.MULTILINE):
             return None
