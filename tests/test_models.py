@@ -301,3 +301,17 @@ def test_dual_use_models_are_evidence_next_to_a_swapper_never_findings_alone():
     alone = {k: v for k, v in kit.items() if "inswapper" not in k}
     result = scan_bytes("restorers.zip", im.zip_bytes(alone))
     assert result.decision is Decision.PASS and "model.companions" not in rules_of(result)
+
+
+@pytest.mark.parametrize(("source", "rule", "decision"), [
+    ([1, 3, 112, 112], "facefusion.blendswap", Decision.BLOCK),
+    ([1, 3, 256, 256], "facefusion.uniface", Decision.BLOCK),
+    ([1, 512], "facefusion.swapper", Decision.REVIEW),  # simswap_256 / ghost / hififace / hyperswap contract
+])
+def test_facefusion_swapper_contracts(source, rule, decision):
+    from jieyao.imitations.onnx import classifier_spec
+
+    spec = classifier_spec(inputs=[("target", 1, [1, 3, 256, 256]), ("source", 1, source)],
+                           outputs=[("output", 1, [1, 3, 256, 256])])
+    found = rules_of(scan_bytes("swap.onnx", _onnx(spec)))
+    assert set(found) == {rule} and found[rule].decision is decision
