@@ -334,16 +334,24 @@ def match_safetensors(rule: ModelRule, s: SafetensorsSummary) -> list[str] | Non
 
 # -- keras configs and JSON objects -------------------------------------------------------------
 
+def _all_and_any(p: dict[str, Any], have: set[str], all_key: str, any_key: str) -> list[str] | None:
+    """The names a predicate's `<x>_all` and `<x>_any` lists matched, or None when they do not hold."""
+    required = list(p.get(all_key, ()))
+    if not set(required) <= have:
+        return None
+    hit = [n for n in p.get(any_key, ()) if n in have]
+    if any_key in p and not hit:
+        return None
+    return [*required, *hit]
+
+
 def match_keras(rule: ModelRule, s: KerasSummary) -> list[str] | None:
     p = rule.predicate
-    names = set(s.names)
-    if not set(p.get("names_all", ())) <= names:
-        return None
-    hit = [n for n in p.get("names_any", ()) if n in names]
-    if "names_any" in p and not hit:
+    matched = _all_and_any(p, set(s.names), "names_all", "names_any")
+    if matched is None:
         return None
     where = "config.json of a .keras zip" if s.source == "keras-zip" else "model_config of a Keras HDF5 file"
-    evidence = [f"{where} names layers {_shown([*p.get('names_all', ()), *hit])}"]
+    evidence = [f"{where} names layers {_shown(matched)}"]
     custom = [c for c in s.class_names if c in set(p.get("report_classes", ()))]
     if custom:
         evidence.append(f"custom layer classes {_shown(custom)}")
@@ -354,13 +362,10 @@ def match_keras(rule: ModelRule, s: KerasSummary) -> list[str] | None:
 
 def match_json(rule: ModelRule, s: JsonSummary) -> list[str] | None:
     p = rule.predicate
-    keys = set(s.keys)
-    if not set(p.get("keys_all", ())) <= keys:
+    matched = _all_and_any(p, set(s.keys), "keys_all", "keys_any")
+    if matched is None:
         return None
-    hit = [k for k in p.get("keys_any", ()) if k in keys]
-    if "keys_any" in p and not hit:
-        return None
-    evidence = [f"JSON object has keys {_shown([*p.get('keys_all', ()), *hit])}"]
+    evidence = [f"JSON object has keys {_shown(matched)}"]
     evidence += [f"{k} = {s.scalars[k]!r}" for k in p.get("report_scalars", ()) if k in s.scalars]
     return evidence
 
