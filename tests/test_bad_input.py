@@ -10,6 +10,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -637,3 +638,62 @@ def test_format_is_reported_even_when_a_target_limit_stops_the_scan() -> None:
                         limits=ScanLimits(max_target_bytes=1000))
     assert findings(result, "limit.target_bytes")
     assert result.format == "zip"
+
+
+def test_a_zip_listing_far_beyond_max_members_is_not_parsed() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # 70,000 entries: zip64 end records
+        for i in range(70_000):
+            zf.writestr(str(i), b"")
+    result = scan_bytes("many.zip", buf.getvalue(), limits=ScanLimits(max_members=100))
+    hit = limit_finding(result, "members")
+    assert "declares 70000 entries" in hit.evidence[0] and result.members == 0
+
+
+@pytest.mark.timeout(30)
+def test_a_7z_member_skipped_for_its_ratio_is_not_decompressed_without_bound() -> None:
+    # One solid block: reaching b_small.txt means decompressing a_zeros.bin, which no writer sees.
+    data = im.sevenzip_bytes({"a_zeros.bin": bytes(64 * MiB), "b_small.txt": b"small"})
+    result = scan_bytes("bomb.7z", data, limits=ScanLimits(max_target_bytes=8 * MiB))
+    assert findings(result, "limit.ratio")[0].member == "a_zeros.bin"
+    assert "7z decompressed more than max_target_bytes" in limit_finding(result, "target_bytes").evidence[0]
+
+
+def test_the_zstd_structure_walk_checks_the_time_budget() -> None:
+    from jieyao.intake.blob import BytesBlob
+    from jieyao.intake.containers.streams import zstd_structure_error
+    from jieyao.limits import LimitHit
+
+    rle = bytes([0x0A, 0, 0, 0x41])  # a one-byte RLE block, not the last
+    stream = b"\x28\xb5\x2f\xfd\x00\x00" + rle * 70_000 + bytes([0x0B, 0, 0, 0x41])
+    assert zstd_structure_error(BytesBlob(stream)) is None
+    calls: list[int] = []
+
+    def deadline() -> None:
+        calls.append(1)
+        raise LimitHit("time", "target", "too slow")
+
+    with pytest.raises(LimitHit):
+        zstd_structure_error(BytesBlob(stream), deadline)
+    assert calls == [1]
+
+
+def test_a_worker_that_dies_costs_only_its_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = scan_module._result_for
+
+    def fragile(scanner: Scanner, item: WalkItem) -> TargetResult | None:
+        if item.path.endswith("poison.txt"):
+            os._exit(3)  # what an OOM kill or a crash in a C library looks like from the pool
+        return real(scanner, item)
+
+    monkeypatch.setattr(scan_module, "_result_for", fragile)  # inherited by forked workers
+    for i in range(40):
+        (tmp_path / f"{i:02d}.txt").write_bytes(GOOD_TEXT)
+    (tmp_path / "20-poison.txt").write_bytes(GOOD_TEXT)
+    report = scan_paths([tmp_path], jobs=2)
+    names = [Path(t.path).name for t in report.targets]
+    assert names == sorted(names) and len(names) == 41  # nothing lost, order kept
+    dead = [t for t in report.targets if t.error]
+    assert any(t.path.endswith("poison.txt") for t in dead) and len(dead) <= 16
+    assert all("worker process" in (t.error or "") for t in dead)
+    assert sum(t.error is None for t in report.targets) >= 41 - 16

@@ -225,9 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_demo(args)
         if args.command == "rules":
             return cmd_rules(args)
-    except BrokenPipeError:  # `jieyao ... | head`: the reader left; say nothing more
+    except BrokenPipeError:  # `jieyao ... | head`: the reader left before the report was whole
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return EXIT_ERROR
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"jieyao: {exc}", file=sys.stderr)
         return EXIT_ERROR

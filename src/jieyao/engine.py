@@ -218,7 +218,7 @@ class Scanner:
 
     def _open(self, st: _TargetState, fmt: str, blob: Blob, member: str | None,
               name: str) -> tuple[Container | None, list[Entry]]:
-        ctx = OpenContext(self.limits, st.spool, name)
+        ctx = OpenContext(self.limits, st.spool, name, st.budget.check_time)
         container = None
         try:
             container = open_container(fmt, blob, ctx)

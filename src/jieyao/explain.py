@@ -14,6 +14,8 @@ CHASSIS_RULE_HELP: dict[str, str] = {
                    "extraction stopped. Typical of a flat high-ratio bomb.",
     "limit.time": "A target took longer than max_seconds; scanning of that target stopped.",
     "limit.file_bytes": "A file is larger than max_file_bytes; it was not hashed, only its structure was read.",
+    "limit.solid_block": "A 7z member hit a limit inside a solid block several times; the remaining members "
+                         "were not scanned, since each retry decompresses the whole block again.",
     "limit.zip_overlap": "ZIP central-directory entries overlap each other: the non-recursive zip bomb technique. "
                          "The archive was not extracted.",
     "intake.corrupt": "A container or member could not be read: truncated, corrupt, or malformed.",

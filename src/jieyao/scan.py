@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from jieyao.engine import Scanner
@@ -96,16 +97,52 @@ def _batches(items: Iterable[WalkItem], size: int, max_bytes: int = BATCH_BYTES)
         yield batch
 
 
-def _ordered_pool_map(pool: ProcessPoolExecutor, items: Iterable[WalkItem], window: int) -> Iterator[TargetResult]:
+class _Pool:
+    """A process pool that survives the death of a worker (killed for memory, crashed in a C library):
+    the batch it held is reported as errors, a fresh pool takes the batches still in flight."""
+
+    def __init__(self, jobs: int, limits: ScanLimits, config: RecogniserConfig) -> None:
+        self._args = (jobs, limits, config)
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        jobs, limits, config = self._args
+        return ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(limits, config))
+
+    def submit(self, batch: list[WalkItem]) -> Future[list[TargetResult]]:
+        return self._pool.submit(_worker_scan, batch)
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _ordered_pool_map(pool: _Pool, items: Iterable[WalkItem], window: int) -> Iterator[TargetResult]:
     """Like pool.map, but keeps at most `window` batches in flight, so walking a bucket of a billion
     files does not queue a billion futures."""
-    pending: deque[Future[list[TargetResult]]] = deque()
+    pending: deque[tuple[list[WalkItem], Future[list[TargetResult]]]] = deque()
+
+    def settle() -> Iterator[TargetResult]:
+        batch, future = pending.popleft()
+        try:
+            yield from future.result()
+        except BrokenProcessPool as exc:
+            for item in batch:
+                yield TargetResult(path=item.path, error=f"the worker process scanning this batch died ({exc}); "
+                                                         "not scanned")
+            pool.restart()
+            for i, (other, _) in enumerate(pending):
+                pending[i] = (other, pool.submit(other))
+
     for batch in _batches(items, BATCH):
-        pending.append(pool.submit(_worker_scan, batch))
+        pending.append((batch, pool.submit(batch)))
         if len(pending) >= window:
-            yield from pending.popleft().result()
+            yield from settle()
     while pending:
-        yield from pending.popleft().result()
+        yield from settle()
 
 
 def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
@@ -124,8 +161,11 @@ def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
         return
     with make_scanner(limits, config) as probe:  # validate configuration in this process first
         items = iter_targets(given, folders=probe.wants_folders)
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(limits, config)) as pool:
+    pool = _Pool(jobs, limits, config)
+    try:
         yield from _ordered_pool_map(pool, items, window=jobs * 4)
+    finally:
+        pool.close()
 
 
 def scan_paths(paths: Sequence[str | Path], limits: ScanLimits | None = None, rules: RulesArg = None, *,

@@ -386,8 +386,9 @@ def match_text(rule: ModelRule, text: str) -> list[str] | None:
     evidence = [f"text matches {len(p.get('patterns_all', ()))} of its tell-tale lines"]
     for pattern in p.get("report", ()):
         m = re.search(pattern, text, re.MULTILINE)
-        if m:
-            evidence.append(m.group(0).strip(" =")[:200])
+        shown = m.group(0).strip(" =")[:200] if m else ""
+        if shown:
+            evidence.append(shown)
     return evidence
 
 
@@ -490,7 +491,8 @@ class ModelRecogniser(Recogniser):
                 continue
             matched.add(rule.id)
             if rule.id == "dfl.model_data" and item.member is not None and len(self._dfl_data) < 1000:
-                self._dfl_data[item.member] = summary  # for the set's summary, once its container is done
+                # kept for the set's summary, once its container is done
+                self._dfl_data[f"{item.target}\0{item.member}"] = summary
             if note:
                 evidence.append(f"({note})")
             yield Finding(rule=rule.id, category=rule.category, decision=rule.decision, family=rule.family,
@@ -511,10 +513,10 @@ class ModelRecogniser(Recogniser):
             m = _DFL_FILE.match(base)
             key = (m["name"], m["cls"]) if m else ("?", "?")
             groups.setdefault(key, {})[m["part"] if m else base] = f
-        prefix = f"{item.member}!" if item.member else ""
-        data = {k: v for k, v in self._dfl_data.items() if k.startswith(prefix)}
-        for k in data:
-            self._dfl_data.pop(k, None)
+        prefix = f"{item.target}\0{item.member}!" if item.member else f"{item.target}\0"
+        data = {k.split("\0", 1)[1]: v for k, v in self._dfl_data.items() if k.startswith(prefix)}
+        for k in [k for k in self._dfl_data if k.startswith(prefix)]:
+            del self._dfl_data[k]
         for (name, cls), parts in sorted(groups.items()):
             if len(parts) < 2:
                 continue

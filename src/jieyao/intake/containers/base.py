@@ -57,6 +57,8 @@ class OpenContext:
     """Makes (once) and returns the scan's private temp dir; only called when something must spill."""
     name: str = ""
     """The container's own name (a layer like gzip names its payload after it)."""
+    check_time: Callable[[], None] | None = None
+    """Raises the target's time LimitHit; for readers whose own loops run long on hostile input."""
 
 
 class MemberSink(Protocol):

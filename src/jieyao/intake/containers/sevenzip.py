@@ -42,10 +42,14 @@ def _names_as_keys() -> Iterator[None]:
             py7zr.py7zr.get_sanitized_output_path = original
 
 
-def _open(blob: Any) -> py7zr.SevenZipFile:
+MAX_RESTARTS = 4
+"""Extraction restarts after a member hits a limit; each one decompresses its solid block again."""
+
+
+def _open(blob: Any, max_extract_size: int | None = None) -> py7zr.SevenZipFile:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return py7zr.SevenZipFile(blob.open(), mode="r")
+        return py7zr.SevenZipFile(blob.open(), mode="r", max_extract_size=max_extract_size)
 
 
 class SevenZipContainer(Container):
@@ -83,14 +87,29 @@ class SevenZipContainer(Container):
 
     def extract(self, entries: list[Entry], sink: MemberSink) -> None:
         remaining = {e.key: e for e in entries}
+        restarts = 0
         while remaining:
+            if restarts > MAX_RESTARTS:
+                self.notes.append(("limit.solid_block",
+                                   f"7z: {len(remaining)} members not scanned after {MAX_RESTARTS} limit hits "
+                                   "(each retry decompresses the solid block again)"))
+                return
+            restarts += 1
             factory = _SinkFactory(remaining, sink)
             try:
-                archive = _open(self.blob)
+                # py7zr also decompresses members we skip (a solid block is one stream) without calling
+                # our writers, so its own counter bounds all it decompresses, skipped bytes included.
+                archive = _open(self.blob, max_extract_size=self.ctx.limits.max_target_bytes)
                 with warnings.catch_warnings(), _names_as_keys():
                     warnings.simplefilter("ignore")
                     archive.extract(targets=[str(k) for k in remaining], factory=factory)
                 archive.close()
+            except py7zr.exceptions.DecompressionBombError as exc:
+                if factory.current_writer is not None:
+                    factory.current_writer.discard()
+                raise LimitHit("target_bytes", "target",
+                               f"7z decompressed more than max_target_bytes={self.ctx.limits.max_target_bytes} "
+                               f"bytes, members skipped for their ratio included ({exc})") from exc
             except LimitHit as hit:
                 if hit.scope == "target":
                     raise

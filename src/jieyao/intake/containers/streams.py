@@ -7,6 +7,7 @@ import bz2
 import gzip
 import lzma
 import struct
+from collections.abc import Callable
 from typing import IO
 
 import zstandard
@@ -42,12 +43,15 @@ _FCS_SIZES = (0, 2, 4, 8)
 _DICT_ID_SIZES = (0, 1, 2, 4)
 
 
-def zstd_structure_error(blob: Blob) -> str | None:
+def zstd_structure_error(blob: Blob, check_time: Callable[[], None] | None = None) -> str | None:
     """Walk zstd frame and block headers (RFC 8878 §3.1) without decompressing; None when every frame
     is complete. zstandard's stream reader ends a truncated stream quietly, which would let a cut file
     pass, so the structure is checked first: a few header reads per 128 KiB block."""
-    pos, size = 0, blob.size
+    pos, size, blocks = 0, blob.size, 0
     while pos < size:
+        blocks += 1
+        if check_time is not None and not blocks & 0xFFFF:
+            check_time()
         head = blob.read_at(pos, 18)
         if len(head) < 4:
             return f"trailing {len(head)} bytes after the last frame"
@@ -66,6 +70,9 @@ def zstd_structure_error(blob: Blob) -> str | None:
         fcs_size = _FCS_SIZES[fhd >> 6] or (1 if single_segment else 0)
         pos += 5 + (0 if single_segment else 1) + _DICT_ID_SIZES[fhd & 0x3] + fcs_size
         while True:
+            blocks += 1
+            if check_time is not None and not blocks & 0xFFFF:  # hostile streams hold millions of tiny blocks
+                check_time()
             block = blob.read_at(pos, 3)
             if len(block) < 3:
                 return f"frame truncated at offset {pos} (no block header)"
@@ -104,7 +111,7 @@ class StreamContainer(Container):
             return bz2.BZ2File(raw, mode="rb")
         if self.format == "xz":
             return lzma.LZMAFile(raw, mode="rb")
-        problem = zstd_structure_error(self.blob)
+        problem = zstd_structure_error(self.blob, self.ctx.check_time)
         if problem:
             raw.close()
             raise ContainerError("intake.corrupt", f"corrupt or truncated zstd: {problem}")

@@ -4,9 +4,11 @@ overlapping-entry bomb check that `zipfile` lacks on older Pythons."""
 from __future__ import annotations
 
 import itertools
+import struct
 import zipfile
 from typing import IO
 
+from jieyao.intake.blob import Blob
 from jieyao.intake.containers.base import Container, ContainerError, Entry, EntryKind, display_name
 
 _STAT_SYMLINK = 0o120000
@@ -21,11 +23,41 @@ def _name(info: zipfile.ZipInfo) -> str:
     return display_name(info.orig_filename.encode("cp437"))
 
 
+LISTING_FACTOR = 10
+"""zipfile parses a whole central directory at once; past this many times max_members entries it is
+not parsed at all (a million-entry listing costs ~0.5 GB of ZipInfo objects)."""
+
+
+MAX_LISTING_BYTES = 256 * 1024 * 1024
+"""A central directory larger than this is not parsed, whatever its entry count claims."""
+
+
+def declared_entries(blob: Blob) -> tuple[int, int] | None:
+    """(entry count, central directory size) from the end-of-central-directory records, zip64 included."""
+    tail = blob.tail(min(blob.size, 65536 + 22))
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    entries, cd_size = struct.unpack_from("<HI", tail, at + 10)
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":
+        (record,) = struct.unpack_from("<Q", tail, at - 20 + 8)
+        head = blob.read_at(record, 56)
+        if head[:4] == b"PK\x06\x06" and len(head) == 56:
+            entries, cd_size = struct.unpack_from("<QQ", head, 32)
+    return entries, cd_size
+
+
 class ZipContainer(Container):
     format = "zip"
 
     def __init__(self, blob, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(blob, ctx)
+        declared = declared_entries(blob)
+        limits = ctx.limits
+        if declared is not None and (declared[0] > LISTING_FACTOR * limits.max_members
+                                     or declared[1] > MAX_LISTING_BYTES):
+            raise ContainerError("limit.members", f"zip declares {declared[0]} entries in a {declared[1]}-byte central "
+                                                  f"directory, far beyond max_members={limits.max_members}; not opened")
         self._stream = blob.open()
         try:
             self._zf = zipfile.ZipFile(self._stream)
