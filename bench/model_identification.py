@@ -461,8 +461,11 @@ def judge_jieyao(report: ScanReport, c: Corpus) -> dict[str, Any]:
     model_hits = {k: v for k, v in found.items() if any(x["category"] == Category.MODEL.value for x in v)}
     expected = {(rel, member) for rel, member, _ in planted}
     ordinary_flagged = sorted({rel for (rel, _), _ in model_hits.items() if groups.get(rel) == "ordinary"})
-    unexpected = sorted(f"{rel}{MEMBER_SEPARATOR + m if m else ''}" for (rel, m) in model_hits
-                        if (rel, m) not in expected and groups.get(rel) != "ordinary")
+    # an archive holding a model's parts also gets one summary finding (dfl.model_set): expected, not extra
+    set_rules = {"dfl.model_set", "model.companions"}
+    unexpected = sorted(f"{rel}{MEMBER_SEPARATOR + m if m else ''}" for (rel, m), hits in model_hits.items()
+                        if (rel, m) not in expected and groups.get(rel) != "ordinary"
+                        and not all(x["rule"] in set_rules for x in hits))
     ordinary_non_pass = sorted({os.path.relpath(t.path, c.root) for t in report.targets
                                 if groups.get(os.path.relpath(t.path, c.root)) == "ordinary"
                                 and t.decision.value != "pass"})
