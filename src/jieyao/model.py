@@ -60,9 +60,12 @@ class Finding:
     family: str | None = None
     member: str | None = None
     sha256: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Machine-readable details behind the evidence (counts, names, settings: JSON scalars or lists of
+    them), so a summary made in another process, or a consumer of the JSON, need not parse sentences."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rule": self.rule,
             "family": self.family,
             "category": self.category.value,
@@ -72,6 +75,9 @@ class Finding:
             "sha256": self.sha256,
             "evidence": list(self.evidence),
         }
+        if self.facts:
+            out["facts"] = dict(self.facts)
+        return out
 
 
 @dataclass

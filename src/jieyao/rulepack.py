@@ -56,9 +56,16 @@ def load_rules(path: str | Path | None = None) -> RulePack:
 
 def model_rule_files(rules_dirs: Iterable[str | Path]) -> list[Path]:
     """Model rule files of the built-in pack and of every pack given with --rules."""
-    files = list(load_rules().model_rules)
+    return rule_files(rules_dirs, "models")
+
+
+def rule_files(rules_dirs: Iterable[str | Path], kind: str) -> list[Path]:
+    """`<kind>*.json` rule files (e.g. `layouts`, `code`) of the built-in pack and of every pack given
+    with --rules, built-in first, each pack's files in name order."""
+    files = sorted(builtin_rules_dir().glob(f"{kind}*.json"))
     for d in rules_dirs:
-        files.extend(load_rules(d).model_rules)
+        root = load_rules(d).path
+        files.extend(sorted(root.glob(f"{kind}*.json")))
     return files
 
 
