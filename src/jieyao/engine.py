@@ -31,6 +31,9 @@ from jieyao.recognise.base import DIRECTORY, Item, Recogniser
 from jieyao.registry import is_container_format, open_container
 
 MAX_LISTED_NAMES = 5
+LISTED_NAMES = 100_000
+"""Entries of a container's listing shown to recognisers. Names cost nothing once listed, and a build's
+tell-tale files may sit past the first max_members entries of a 7z; only max_members are extracted."""
 FOLDER_DEPTH = 6
 """Levels of a folder's layout shown to layout recognisers (a build's tell-tale files sit near the top)."""
 
@@ -129,6 +132,8 @@ class Scanner:
         """Show a folder's layout (bounded, symlinks not followed) to the recognisers that look at
         layouts: a software build or a face-swap workspace is recognised from its file names. Returns
         None when nothing was found, so folders only appear in reports when they matter."""
+        if not self.wants_folders:
+            return None
         started = time.monotonic()
         listing, cut = list_tree(path, self.limits.max_members, min(self.limits.max_depth, FOLDER_DEPTH))
         children = tuple(Entry(name=display_name(e.name), kind=EntryKind.DIR if e.is_dir else EntryKind.FILE,
@@ -194,11 +199,11 @@ class Scanner:
                 container, entries = self._open(st, fmt, blob, member, name)
         item = Item(target=st.result.path, member=member, name=name, format=fmt, blob=blob,
                     sha256=blob.sha256, size=blob.size, depth=depth, siblings=siblings,
-                    children=tuple(entries[: self.limits.max_members]) if container else None,
+                    children=tuple(entries[:LISTED_NAMES]) if container else None,
                     container_format=container_format)
+        start = len(st.findings)
         self._recognise(st, item)
         if container is not None:
-            start = len(st.findings)
             try:
                 self._walk(st, container, entries, member, depth)
             finally:

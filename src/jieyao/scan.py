@@ -15,7 +15,9 @@ from jieyao.engine import Scanner
 from jieyao.intake.walk import WalkItem, iter_targets
 from jieyao.limits import ScanLimits
 from jieyao.model import ScanReport, TargetResult
+from jieyao.recognise.base import DIRECTORY
 from jieyao.registry import RecogniserConfig, build_recognisers
+from jieyao.rollup import FolderRollup
 from jieyao.rulepack import RulePack
 
 RulesArg = RecogniserConfig | RulePack | str | Path | None
@@ -44,8 +46,8 @@ def make_scanner(limits: ScanLimits | None, config: RecogniserConfig) -> Scanner
 
 
 def _result_for(scanner: Scanner, item: WalkItem) -> TargetResult | None:
-    if item.folder:
-        return scanner.scan_folder(item.path)
+    if item.folder:  # a marker even when the layout says nothing: the rollup needs folder boundaries
+        return scanner.scan_folder(item.path) or TargetResult(path=item.path, format=DIRECTORY, size=0)
     if item.skipped is not None:
         return TargetResult(path=item.path, skipped=item.skipped)
     if item.error is not None:
@@ -152,20 +154,18 @@ def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
     limits = limits or ScanLimits()
     config = config or RecogniserConfig()
     given = [os.fspath(p) for p in paths]
-    if jobs <= 1:
-        with make_scanner(limits, config) as scanner:
-            for item in iter_targets(given, folders=scanner.wants_folders):
-                result = _result_for(scanner, item)
-                if result is not None:
-                    yield result
-        return
-    with make_scanner(limits, config) as probe:  # validate configuration in this process first
-        items = iter_targets(given, folders=probe.wants_folders)
-    pool = _Pool(jobs, limits, config)
-    try:
-        yield from _ordered_pool_map(pool, items, window=jobs * 4)
-    finally:
-        pool.close()
+    with make_scanner(limits, config) as scanner:  # in the pool case: validates configuration up front
+        rollup = FolderRollup(scanner.recognisers)
+        items = iter_targets(given, folders=True)
+        if jobs <= 1:
+            results = (r for r in (_result_for(scanner, item) for item in items) if r is not None)
+            yield from rollup.wrap(results)
+            return
+        pool = _Pool(jobs, limits, config)
+        try:
+            yield from rollup.wrap(_ordered_pool_map(pool, items, window=jobs * 4))
+        finally:
+            pool.close()
 
 
 def scan_paths(paths: Sequence[str | Path], limits: ScanLimits | None = None, rules: RulesArg = None, *,

@@ -64,8 +64,10 @@ class Recogniser(ABC):
     def recognise(self, item: Item) -> Iterable[Finding]: ...
 
     def summarise(self, item: Item, findings: Sequence[Finding]) -> Iterable[Finding]:
-        """Called once every member of the container `item` has been scanned, with the findings made
-        inside it, so a recogniser can say one thing about a set (a model split into part files)."""
+        """Called once every member of the container or folder `item` has been scanned, with the findings
+        made on it and inside it, so a recogniser can say one thing about a set (a model split into part
+        files, a folder of aligned faces, an app's source files). For a folder, findings of its files carry
+        `member` = the path relative to the folder."""
         return ()
 
     def rule_help(self) -> dict[str, str]:

@@ -506,9 +506,12 @@ class ModelRecogniser(Recogniser):
         architecture, resolution and iterations from the set's data.dat."""
         yield from self._companions(item, findings)
         groups: dict[tuple[str, str], dict[str, Finding]] = {}
+        summarised = [f.member for f in findings if f.rule == "dfl.model_set" and f.member]
         for f in findings:
             if f.family != "DeepFaceLab" or f.rule not in _DFL_PART_RULES or f.member is None:
                 continue
+            if any(f.member.startswith((s + "!", s + "/")) for s in summarised):
+                continue  # a nested archive or sub-folder already said it
             base = f.member.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
             m = _DFL_FILE.match(base)
             key = (m["name"], m["cls"]) if m else ("?", "?")
