@@ -103,7 +103,14 @@ def _models(config: RecogniserConfig) -> list[Recogniser]:
     return [ModelRecogniser(rules, load_companions(files))] if rules else []
 
 
+def _facesets(config: RecogniserConfig) -> list[Recogniser]:
+    from jieyao.recognise.facesets import MIN_SET, FacesetRecogniser
+
+    return [FacesetRecogniser(min_set=int(config.options.get("faceset_min", MIN_SET)))]
+
+
 register_recogniser("hashes", _hash_lists)
+register_recogniser("facesets", _facesets)
 register_recogniser("models", _models)
 register_recogniser("yara", _yara)
 

@@ -70,6 +70,13 @@ class PickleSummary:
     configs, DFL meta.dat-like lists)."""
     notes: tuple[str, ...] = ()
     """Bounds that were reached without stopping the read (items dropped, memo full, ...)."""
+    lengths: dict[str, int] = field(default_factory=dict)
+    """For a top-level dict: the length of each value that is a list, tuple, dict or set (as kept, so at most
+    max_items): the landmark count of a DFL face dict, the frame count of a faceswap alignments dict."""
+    element_scalars: tuple[dict[str, object], ...] = ()
+    """For a top-level list/tuple: the scalars of its first `max_elements` dict elements, per element. A value
+    built by a call with scalar arguments is given as text, "module.name(args)" (the IntEnum
+    `facelib.FaceType.FaceType(4)` of a faceset.pak sample), so per-sample values can be reported."""
 
 
 def empty_summary(error: str, *, end: int = 0) -> PickleSummary:
@@ -1344,17 +1351,19 @@ def _top_kind(root: Any) -> str:
     return "unknown"
 
 
-def _summarise(m: _Machine) -> PickleSummary:
+def _summarise(m: _Machine, max_elements: int = 256) -> PickleSummary:
     root = m.result if m.complete else m.partial_root()
     has_root = m.complete or root is not None
     top = _top_kind(root) if has_root else "unknown"
     keys: tuple[str, ...] = ()
     nested: dict[str, tuple[str, ...]] = {}
     scalars: dict[str, object] = {}
+    lengths: dict[str, int] = {}
     pairs = _dict_pairs(root) if has_root else None
     if pairs is not None:
         items = _keyed(pairs, _MAX_KEYS)
         keys = tuple(items)
+        lengths = _lengths(items)
         for key, value in items.items():
             sub = _dict_pairs(value)
             if sub is not None and len(nested) < _MAX_NESTED_DICTS:
@@ -1383,12 +1392,55 @@ def _summarise(m: _Machine) -> PickleSummary:
     if isinstance(root, (list, tuple)) and root:
         first = _dict_pairs(root[0])
         element_keys = tuple(_keyed(first, _MAX_NESTED_KEYS)) if first is not None else ()
+    element_scalars = _element_scalars(root, max_elements) if isinstance(root, (list, tuple)) else ()
     return PickleSummary(
         protocol=m.protocol, top=top, keys=keys, nested=nested, scalars=scalars, globals=tuple(m.globals),
         calls=tuple(m.calls), arrays=tuple(arrays), opcodes=m.ops, end=end, complete=m.complete, error=error,
         top_class=top_class, value=value, persistent_ids=m.persistent_ids, oob_buffers=m.oob, length=length,
-        element_keys=element_keys, notes=tuple(notes),
+        element_keys=element_keys, notes=tuple(notes), lengths=lengths, element_scalars=element_scalars,
     )
+
+
+def _lengths(items: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in items.items():
+        if isinstance(value, (list, tuple, PDict, PSet)) or (isinstance(value, Obj) and _is_dict_class(value.func)):
+            size = _length(value)
+            if size is not None:
+                out[key] = size
+    return out
+
+
+_MAX_CALL_TEXT = 200
+
+
+def _call_text(value: Any) -> str | None:
+    """"module.name(1, 'a')" for a value built by calling a global with a few scalar arguments."""
+    if not isinstance(value, Obj) or not isinstance(value.func, Global) or not isinstance(value.args, tuple):
+        return None
+    args = value.args
+    if len(args) > 4 or not all(a is None or isinstance(a, (bool, int, float, str)) for a in args):
+        return None
+    shown = ", ".join(repr(a[:40] if isinstance(a, str) else a) if not isinstance(a, int) or a.bit_length() < 64
+                      else "<int>" for a in args)
+    return f"{value.func.module}.{value.func.name}({shown})"[:_MAX_CALL_TEXT]
+
+
+def _element_scalars(root: list[Any] | tuple[Any, ...], limit: int) -> tuple[dict[str, object], ...]:
+    out: list[dict[str, object]] = []
+    for element in root[: max(0, limit)]:
+        pairs = _dict_pairs(element)
+        scalars: dict[str, object] = {}
+        out.append(scalars)  # one per element, so positions match the list's (non-dicts stay empty)
+        if pairs is None:
+            continue
+        for key, value in _keyed(pairs, 64).items():
+            text = _call_text(value)
+            if text is not None:
+                scalars[key] = text
+            else:
+                add_scalar(scalars, key, value)
+    return tuple(out)
 
 
 def _length(root: Any) -> int | None:
@@ -1413,12 +1465,13 @@ def add_scalar(scalars: dict[str, object], key: str, value: Any) -> None:
 
 def read_pickle(data: bytes | bytearray | memoryview, *, offset: int = 0, max_ops: int = 5_000_000,
                 max_items: int = 20_000, max_depth: int = 100, max_memo: int = 100_000,
-                max_text: int = 32 << 20) -> PickleSummary:
+                max_text: int = 32 << 20, max_elements: int = 256) -> PickleSummary:
     """Summarise the pickle starting at `offset`. Never raises, never imports or calls anything.
 
     max_ops: opcodes read; max_items: items kept per container (and stack size); max_depth: MARK nesting
     and value nesting walked; max_memo: memo entries kept (containers; 4x that for scalars); max_text:
-    total bytes of strings/bytes decoded and kept."""
+    total bytes of strings/bytes decoded and kept; max_elements: elements of a top-level list whose scalars
+    are reported (`element_scalars`)."""
     if offset < 0:
         return empty_summary(f"malformed: negative offset {offset}")
     try:
@@ -1434,7 +1487,7 @@ def read_pickle(data: bytes | bytearray | memoryview, *, offset: int = 0, max_op
     except Exception as exc:  # a bug must not let a hostile file crash the scan
         m.error = f"internal: {type(exc).__name__}: {exc}"[:300]
     try:
-        return _summarise(m)
+        return _summarise(m, max_elements)
     except Exception as exc:
         return empty_summary(f"internal: summarising failed: {type(exc).__name__}"[:300], end=m.op_start)
 

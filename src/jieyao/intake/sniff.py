@@ -123,6 +123,25 @@ def _is_riff(kind: bytes) -> Predicate:
     return lambda head, size: head[:4] == b"RIFF" and head[8:12] == kind
 
 
+def _is_faceset_pak(head: bytes, size: int) -> bool:
+    """DeepFaceLab's faceset.pak: u64 version 1, u64 length of the sample-list pickle, then `80 04 95`."""
+    if len(head) < 19 or head[:8] != b"\x01\x00\x00\x00\x00\x00\x00\x00":
+        return False
+    (n,) = struct.unpack_from("<Q", head, 8)
+    return 3 <= n <= size - 16 and head[16:19] == b"\x80\x04\x95"
+
+
+def _is_zlib_pickle(head: bytes, size: int) -> bool:
+    """A zlib stream whose first inflated bytes are a pickle header (faceswap's .fsa alignments)."""
+    if len(head) < 2 or head[0] != 0x78 or (head[0] * 256 + head[1]) % 31 or head[1] & 0x20:
+        return False
+    try:
+        start = zlib.decompressobj().decompress(head[:4096], 16)
+    except zlib.error:
+        return False
+    return len(start) >= 2 and start[0] == 0x80 and 2 <= start[1] <= 5
+
+
 def _looks_like_text(head: bytes) -> bool:
     sample = head[:4096]
     if b"\x00" in sample:
@@ -147,6 +166,8 @@ for _fmt, _pred, _first in [
     ("elf", _prefix(b"\x7fELF"), b"\x7f"),
     ("hdf5", _prefix(b"\x89HDF\r\n\x1a\n"), b"\x89"),
     ("npy", _prefix(b"\x93NUMPY"), b"\x93"),
+    ("faceset-pak", _is_faceset_pak, b"\x01"),
+    ("zlib-pickle", _is_zlib_pickle, b"\x78"),
     ("pickle", _is_pickle, b"\x80"),
     ("jpeg", _prefix(b"\xff\xd8\xff"), b"\xff"),
     ("png", _prefix(b"\x89PNG\r\n\x1a\n"), b"\x89"),
