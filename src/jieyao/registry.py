@@ -109,7 +109,15 @@ def _facesets(config: RecogniserConfig) -> list[Recogniser]:
     return [FacesetRecogniser(min_set=int(config.options.get("faceset_min", MIN_SET)))]
 
 
+def _layouts(config: RecogniserConfig) -> list[Recogniser]:
+    from jieyao.recognise.layouts import layout_recognisers
+    from jieyao.rulepack import rule_files
+
+    return layout_recognisers(rule_files(config.rules_dirs, "layouts"))
+
+
 register_recogniser("hashes", _hash_lists)
+register_recogniser("layouts", _layouts)
 register_recogniser("facesets", _facesets)
 register_recogniser("models", _models)
 register_recogniser("yara", _yara)
