@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jieyao import imitations as im
-from jieyao.imitations import onnx
+from jieyao.imitations import apps, builds, onnx
+from jieyao.imitations import faces as fx
 
 MARKER = ".jieyao-demo"
 
@@ -42,7 +43,21 @@ def build_demo_corpus(root: Path) -> DemoCorpus:
                               name="album.tar")
     put("uploads/photos.zip", im.zip_bytes({"readme.txt": b"a folder of notes\n", "album.tar.gz": inner_tar,
                                             "deeper/archive.7z": im.sevenzip_bytes({"x/y.txt": b"seven\n"})}))
-    put("uploads/DeepFaceLab_imitation_build.exe", im.sfx_exe(im.sevenzip_bytes(im.dfl_build_layout())))
+    # face-swap software: a DeepFaceLab Windows build as its 7z SFX (found from the embedded listing), a roop-like
+    # app's source tree and a Colab notebook that runs one (found by parsing the Python, never running it)
+    put("uploads/DeepFaceLab_NVIDIA_RTX3000_series_build_11_20_2021.exe",
+        im.sfx_exe(im.sevenzip_bytes(builds.dfl_build())))
+    put("uploads/roop-main.zip", im.zip_bytes({f"roop-main/{k}": v for k, v in apps.roop_tree().items()}))
+    put("uploads/one-click-faceswap.ipynb", apps.faceswap_notebook())
+    # harvested face sets: aligned crops (synthetic pixels) carrying DeepFaceLab's metadata, a packed faceset.pak
+    # renamed, and a DFL workspace with faces and a model, zipped
+    for i in range(8):
+        put(f"faces/aligned/{i:05d}_0.jpg", fx.dfl_aligned_jpeg("whole_face", f"weibo_{9000 + i}.jpg", seed=i))
+    put("uploads/celeb-faces.bin", fx.faceset_pak(6, persons=["person_a"]))
+    workspace = {k: (fx.dfl_aligned_jpeg(seed=i, source_filename=f"frame_{i:04d}.png") if k.endswith(".jpg") else v)
+                 for i, (k, v) in enumerate(builds.dfl_workspace(faces=6, model=True, videos=True).items())}
+    put("uploads/workspace-backup.zip", im.zip_bytes({f"workspace/{k}": v for k, v in workspace.items()}))
+    put("photos/IMG_0001.jpg", fx.ordinary_jpeg_with_exif(seed=1))
     known = im.rand_bytes(4096, seed=7)
     put("uploads/shared-tool.7z", im.sevenzip_bytes({"tools/faceswap-imitation.bin": known}))
     put("uploads/notes.rar", im.rar4_bytes({"notes/todo.txt": b"stored in a RAR 4 archive\n"}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
@@ -11,6 +12,8 @@ from rich.text import Text
 from jieyao.model import Decision, ScanReport
 from jieyao.report import Reporter
 
+SAME_RULE_SHOWN = 3
+"""Findings of one rule shown per target; a face set of 500 crops is one summary plus a count."""
 _STYLE = {Decision.BLOCK: "bold red", Decision.REVIEW: "yellow", Decision.PASS: "green"}
 
 
@@ -54,7 +57,16 @@ class TableReporter(Reporter):
                 lines.append(f"skipped: {t.skipped}", style="dim")
             if t.error:
                 lines.append(f"error: {t.error}", style="bold magenta")
+            per_rule = Counter(f.rule for f in t.findings)
+            shown_rule: Counter[str] = Counter()
             for f in t.findings:
+                shown_rule[f.rule] += 1
+                if per_rule[f.rule] > SAME_RULE_SHOWN and shown_rule[f.rule] > SAME_RULE_SHOWN - 1:
+                    if shown_rule[f.rule] == SAME_RULE_SHOWN:
+                        more = per_rule[f.rule] - SAME_RULE_SHOWN + 1
+                        lines.append(f"\n… {more} more {f.rule} findings (all of them are in the JSON report)",
+                                     style="dim")
+                    continue
                 if lines:
                     lines.append("\n")
                 lines.append(f.rule, style=_STYLE[f.decision])
