@@ -141,3 +141,36 @@ def test_trailing_separators_and_siblings_with_common_prefixes():
     calls = dict(rec.calls)
     assert calls["data/"] == ["a.jpg", "b.jpg"]
     assert calls["data2"] == ["c.jpg"]  # "data2/c.jpg" is not inside "data/"
+
+
+def test_code_findings_reach_every_enclosing_folder():
+    class Apps(Counting):
+        def summarise(self, item: Item, findings: Sequence[Finding]) -> Iterable[Finding]:
+            code = [f.member for f in findings if f.rule == "t.code"]
+            self.calls.append((item.target, code))
+            return ()
+
+    code = Finding(rule="t.code", category=Category.CODE, decision=Decision.REVIEW, evidence=("swap",))
+    rec = Apps()
+    list(FolderRollup([rec]).wrap([
+        folder("up"), folder("up/app"), folder("up/app/a"), file("up/app/a/x.py", code),
+        folder("up/app/b"), file("up/app/b/y.py", code),
+    ]))
+    calls = dict(rec.calls)
+    assert calls["up/app"] == ["a/x.py", "b/y.py"] and calls["up"] == ["app/a/x.py", "app/b/y.py"]
+
+
+def test_a_renamed_app_tree_on_disk_is_one_app_at_the_folder_that_holds_it(tmp_path):
+    from jieyao.imitations import apps
+    from jieyao.scan import iter_scan
+
+    for rel, data in apps.roop_tree().items():
+        path = tmp_path / "uploads" / rel.replace("roop/", "mytool/", 1)  # layout renamed: no layout finding
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    results = list(iter_scan([tmp_path / "uploads"]))
+    apps_found = [(r.path, f) for r in results for f in r.findings if f.rule == "code.faceswap_app"]
+    assert len(apps_found) == 1, [p for p, _ in apps_found]
+    path, finding = apps_found[0]
+    assert path == str(tmp_path / "uploads" / "mytool") and finding.decision is Decision.BLOCK
+    assert not any(f.rule.startswith("layout.") for r in results for f in r.findings)

@@ -62,7 +62,8 @@ class Finding:
     sha256: str | None = None
     facts: dict[str, Any] = field(default_factory=dict, compare=False)
     """Machine-readable details behind the evidence (counts, names, settings: JSON scalars, or lists or
-    string-keyed maps of them), so a summary made in another process, or a consumer of the JSON, need not parse sentences."""
+    string-keyed maps of them), so a summary made in another process, or a consumer of the JSON, need not
+    parse sentences."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

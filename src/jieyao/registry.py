@@ -116,7 +116,15 @@ def _layouts(config: RecogniserConfig) -> list[Recogniser]:
     return layout_recognisers(rule_files(config.rules_dirs, "layouts"))
 
 
+def _code(config: RecogniserConfig) -> list[Recogniser]:
+    from jieyao.recognise.code import code_recognisers
+    from jieyao.rulepack import rule_files
+
+    return code_recognisers(rule_files(config.rules_dirs, "code"))
+
+
 register_recogniser("hashes", _hash_lists)
+register_recogniser("code", _code)
 register_recogniser("layouts", _layouts)
 register_recogniser("facesets", _facesets)
 register_recogniser("models", _models)

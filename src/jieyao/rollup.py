@@ -23,6 +23,10 @@ GATHERED = frozenset({Category.MODEL, Category.FACESET, Category.CODE, Category.
 """Categories worth summarising; intake notes and limits are the files' own business."""
 MAX_GATHERED = 20_000
 """Findings kept per open folder; past this a folder is summarised from what was kept (and says so)."""
+SUBTREE_CATEGORIES = frozenset({Category.CODE})
+"""Gathered by every enclosing folder, not just the parent: an app's source files sit in different
+sub-folders, and the smallest folder holding two of them is the app (its summary then covers them for
+the folders above)."""
 LAYOUT_CATEGORIES = frozenset({Category.SOFTWARE, Category.CODE, Category.WORKSPACE})
 
 
@@ -89,10 +93,10 @@ class FolderRollup:
             return
         for frame in self._stack:
             direct = _prefix(parent) == frame.prefix
-            if not (direct or frame.claimed):
-                continue
             rel = result.path[len(frame.prefix):]
             for f in wanted:
+                if not (direct or frame.claimed or f.category in SUBTREE_CATEGORIES):
+                    continue
                 if len(frame.gathered) >= MAX_GATHERED:
                     frame.dropped += 1
                     continue
