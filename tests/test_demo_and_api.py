@@ -20,6 +20,15 @@ def test_demo_command_builds_scans_and_writes_json(tmp_path, capsys):
     assert decisions["hostile/nest-20.zip"] == "review"
     assert decisions["notes/readme.txt"] == "pass"
     assert doc["stats"]["errors"] == 1
+    rules = {t["path"].split("/c/", 1)[1]: {f["rule"] for f in t["findings"]} for t in doc["targets"]}
+    # the four kinds of issue 4: software, code, face set, workspace
+    assert "layout.dfl_build" in rules["uploads/DeepFaceLab_NVIDIA_RTX3000_series_build_11_20_2021.exe"]
+    assert "code.faceswap_app" in rules["uploads/roop-main.zip"]
+    assert "code.clone_and_run" in rules["uploads/one-click-faceswap.ipynb"]
+    assert "faceset.aligned_set" in rules["faces/aligned"] and decisions["faces/aligned"] == "block"
+    assert "faceset.dfl_pak" in rules["uploads/celeb-faces.bin"]
+    assert {"layout.dfl_workspace", "faceset.aligned_set"} <= rules["uploads/workspace-backup.zip"]
+    assert decisions["photos/IMG_0001.jpg"] == "pass"
     # idempotent: a second run rebuilds the same corpus
     assert main(["demo", "--dir", str(tmp_path / "c"), "--json", str(tmp_path / "r.json")]) == 0
 
