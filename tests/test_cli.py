@@ -139,8 +139,13 @@ def test_rules_list_and_show(capsys):
     assert code == 0
     assert "dfl.weights" in out and "insightface.inswapper" in out and "limit.ratio" in out
     assert "hash list face-swap-models.jsonl: 18 entries" in out
+    assert "layout.dfl_build" in out and "(layouts.json)" in out and "faceset.aligned_set" in out
     code, out, _ = run(capsys, "rules", "show", "dfl.dfm")
     assert code == 0 and json.loads(out)["onnx"]["inputs"][0]["name"] == "^in_face:0$"
+    code, out, _ = run(capsys, "rules", "show", "layout.dfl_build")
+    assert code == 0 and json.loads(out)["source"] == "layouts.json"
+    code, out, _ = run(capsys, "rules", "show", "faceset.dfl_pak")
+    assert code == 0 and "faceset.pak" in out and "(facesets)" in out
     code, out, _ = run(capsys, "rules", "show", "limit.depth")
     assert code == 0 and "max_depth" in out
     code, _, err = run(capsys, "rules", "show", "no.such.rule")

@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -183,6 +183,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+RULE_KINDS = ("layouts", "code")
+"""Rule files, besides models*.json, whose rules `jieyao rules show` prints as written."""
+
+
+def _recogniser_help(rules_dirs: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Rule id → (recogniser, help) for every rule a recogniser can report (layouts, code, face sets ...)."""
+    out: dict[str, tuple[str, str]] = {}
+    for recogniser in build_recognisers(RecogniserConfig(rules_dirs=tuple(rules_dirs))):
+        for rule_id, text in recogniser.rule_help().items():
+            out.setdefault(rule_id, (recogniser.name, text))
+    return out
+
+
+def _raw_rules(rules_dirs: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    from jieyao.rulepack import rule_files
+
+    for kind in RULE_KINDS:
+        for path in rule_files(rules_dirs, kind):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            for rule in doc.get("rules", ()):
+                if isinstance(rule, dict):
+                    yield path.name, rule
+
+
+def _raw_rule(rules_dirs: Sequence[str], rule_id: str) -> dict[str, Any] | None:
+    return next((dict(rule, source=name) for name, rule in _raw_rules(rules_dirs) if rule.get("id") == rule_id), None)
+
+
+def _rule_source(rules_dirs: Sequence[str], rule_id: str) -> str | None:
+    return next((name for name, rule in _raw_rules(rules_dirs) if rule.get("id") == rule_id), None)
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from jieyao.explain import CHASSIS_RULE_HELP
     from jieyao.recognise.hashes import parse_hash_list
@@ -196,6 +228,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
             print(f"pack {pack.name} {pack.version} ({pack.path})")
         for r in rules:
             print(f"{r.id:<28} {r.format:<8} {r.decision.value:<7} {r.confidence:.2f}  {r.family}  [{r.source}]")
+        listed = {r.id for r in rules}
+        for rule_id, (recogniser, _) in sorted(_recogniser_help(args.rules).items()):
+            if rule_id not in listed:
+                source = _rule_source(args.rules, rule_id) or "built in"
+                print(f"{rule_id:<28} {recogniser:<8} {'':<7}       ({source})")
         for rule_id in sorted(CHASSIS_RULE_HELP):
             print(f"{rule_id:<28} {'intake':<8} {'':<7}       (chassis)")
         for path in hash_list_files(args.rules):
@@ -207,6 +244,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
                           "decision": found.decision.value, "confidence": found.confidence, "format": found.format,
                           "why": found.why, found.format: found.predicate, "unless": list(found.unless),
                           "source": found.source}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    raw = _raw_rule(args.rules, args.rule_id)
+    if raw is not None:
+        print(json.dumps(raw, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    helps = _recogniser_help(args.rules)
+    if args.rule_id in helps:
+        print(f"{args.rule_id} ({helps[args.rule_id][0]}): {helps[args.rule_id][1]}")
         return EXIT_OK
     if args.rule_id in CHASSIS_RULE_HELP:
         print(f"{args.rule_id}: {CHASSIS_RULE_HELP[args.rule_id]}")
