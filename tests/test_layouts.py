@@ -535,3 +535,22 @@ def test_a_user_rule_pack_adds_a_layout_without_code(tmp_path):
     assert found["layout.x"].decision is Decision.BLOCK and found["layout.x"].facts["root"] == "top"
     assert listing(recogniser, ["top/a/b.py"])["layout.x"].decision is Decision.REVIEW
     assert layout_recognisers([]) == []
+
+
+def test_folders_that_cannot_be_a_root_are_not_listed_deeper(rec, tmp_path, monkeypatch):
+    """The gate: a folder whose own entries start no marker is skipped before its subtree is listed, and
+    every layout this suite recognises on disk passes it."""
+    from jieyao import engine
+
+    for layout in (b.dfl_build(top=None), b.dfl_workspace(), b.deepfacelive_build(top=None), b.app_tree("roop")):
+        top = {(rel.split("/", 1)[0], "/" in rel.rstrip("/")) for rel in layout}
+        assert rec.wants_folder(sorted(top))
+    assert not rec.wants_folder([("p10", True), ("f10000.bin", False), ("notes.txt", False)])
+    plain = tmp_path / "plain"
+    (plain / "p10" / "q00").mkdir(parents=True)
+    (plain / "p10" / "q00" / "f1.bin").write_bytes(b"x")
+    listed = []
+    monkeypatch.setattr(engine, "list_tree", lambda *a: listed.append(a) or ([], False))
+    with Scanner(recognisers=[rec]) as s:
+        assert s.scan_folder(str(plain)) is None
+    assert listed == []

@@ -70,6 +70,23 @@ def _names(entries: Sequence[Entry]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def _top_level(path: str, limit: int) -> list[tuple[str, bool]]:
+    """A folder's own entries (name, is_dir), symlinks not followed; unreadable folders give none."""
+    out: list[tuple[str, bool]] = []
+    try:
+        with os.scandir(path) as it:
+            for e in it:
+                if len(out) >= limit:
+                    break
+                try:
+                    out.append((e.name, e.is_dir(follow_symlinks=False)))
+                except OSError:
+                    continue
+    except OSError:
+        return []
+    return out
+
+
 class Scanner:
     """Scans targets one at a time; reusable, and cheap to keep per worker process."""
 
@@ -135,6 +152,10 @@ class Scanner:
         if not self.wants_folders:
             return None
         started = time.monotonic()
+        top = _top_level(path, self.limits.max_members)
+        wanting = [r for r in self.recognisers if r.wants_folders and r.wants_folder(top)]
+        if not wanting:
+            return None
         listing, cut = list_tree(path, self.limits.max_members, min(self.limits.max_depth, FOLDER_DEPTH))
         children = tuple(Entry(name=display_name(e.name), kind=EntryKind.DIR if e.is_dir else EntryKind.FILE,
                                size=e.size) for e in listing)
@@ -142,9 +163,8 @@ class Scanner:
         st = _TargetState(result, Budget(self.limits), self._spool_dir)
         item = Item(target=path, member=None, name=basename(os.path.abspath(path)), format=DIRECTORY,
                     blob=BytesBlob(b""), sha256=None, size=0, depth=0, children=children)
-        for recogniser in self.recognisers:
-            if recogniser.wants_folders:
-                self._recognise_one(st, recogniser, item)
+        for recogniser in wanting:
+            self._recognise_one(st, recogniser, item)
         if not st.findings:
             return None
         if cut:

@@ -60,6 +60,11 @@ class Recogniser(ABC):
     def wants_folders(self) -> bool:
         return self.formats is not None and DIRECTORY in self.formats
 
+    def wants_folder(self, top_level: Sequence[tuple[str, bool]]) -> bool:
+        """Given a folder's own entries (name, is_dir), whether its deeper layout is worth listing for
+        `recognise`; the default says yes. Listing every folder's subtree is what folder scans cost."""
+        return True
+
     @abstractmethod
     def recognise(self, item: Item) -> Iterable[Finding]: ...
 

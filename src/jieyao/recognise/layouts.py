@@ -686,6 +686,27 @@ class LayoutRecogniser(Recogniser):
         self.rules = list(rules)
         self._index = _Index(self.rules)
         self._order = {r.id: i for i, r in enumerate(self.rules)}
+        weighted = [m for r in self.rules for m in r.markers if m.weight > 0]
+        self._top_dirs = frozenset(m.dir[0] for m in weighted if m.dir)
+        self._top_names = frozenset(m.name for m in weighted if not m.dir and m.name is not None)
+        self._top_exts = tuple(sorted({e for m in weighted if not m.dir for e in m.exts}))
+        self._top_contains = tuple(sorted({c for m in weighted if not m.dir for c in m.contains}))
+        self._top_regexes = tuple(m.regex for m in weighted if not m.dir and m.name is None and not m.exts
+                                  and not m.contains and m.regex is not None)
+
+    def wants_folder(self, top_level: Sequence[tuple[str, bool]]) -> bool:
+        """A folder is only reported as the root of a layout, and every weighted marker sits under its root,
+        so a folder none of whose entries could start a marker is not worth listing deeper (most folders a
+        walk meets: listing each one's subtree is what a folder scan costs)."""
+        for raw, is_dir in top_level:
+            name = raw.casefold()
+            if name in self._top_names or (is_dir and name in self._top_dirs):
+                return True
+            if not is_dir and (name.endswith(self._top_exts) if self._top_exts else False):
+                return True
+            if any(c in name for c in self._top_contains) or any(rx.search(name) for rx in self._top_regexes):
+                return True
+        return False
 
     def recognise(self, item: Item) -> Iterable[Finding]:
         if not item.children:
