@@ -689,7 +689,7 @@ class LayoutRecogniser(Recogniser):
         weighted = [m for r in self.rules for m in r.markers if m.weight > 0]
         self._top_dirs = frozenset(m.dir[0] for m in weighted if m.dir)
         self._top_names = frozenset(m.name for m in weighted if not m.dir and m.name is not None)
-        self._top_exts = tuple(sorted({e for m in weighted if not m.dir for e in m.exts}))
+        self._top_exts = tuple((m.exts, m.regex, m.on_words) for m in weighted if not m.dir and m.exts)
         self._top_contains = tuple(sorted({c for m in weighted if not m.dir for c in m.contains}))
         self._top_regexes = tuple(m.regex for m in weighted if not m.dir and m.name is None and not m.exts
                                   and not m.contains and m.regex is not None)
@@ -702,7 +702,8 @@ class LayoutRecogniser(Recogniser):
             name = raw.casefold()
             if name in self._top_names or (is_dir and name in self._top_dirs):
                 return True
-            if not is_dir and (name.endswith(self._top_exts) if self._top_exts else False):
+            if not is_dir and any(name.endswith(exts) and (rx is None or rx.search(words(name) if on_words else name))
+                                  for exts, rx, on_words in self._top_exts):
                 return True
             if any(c in name for c in self._top_contains) or any(rx.search(name) for rx in self._top_regexes):
                 return True
