@@ -380,3 +380,63 @@ def test_rules_of_the_pack_are_what_the_help_describes():
     doc = json.loads((builtin_rules_dir() / "code.json").read_text(encoding="utf-8"))
     assert [r["id"] for r in doc["rules"]] == [r.id for r in RULES.rules]
     assert all(r["decision"] == "review" for r in doc["rules"])  # a single file is never a block
+
+
+@pytest.mark.parametrize("source", [
+    "!echo " + "a" * 40_000 + " x.dfm\n",  # one long shell line against the .dfm pattern
+    "!" + "git clone " * 16_000 + "\n",    # a repeated prefix against `git clone .* <repo>`
+])
+def test_long_shell_lines_do_not_backtrack(source):
+    started = time.monotonic()
+    scan("n.ipynb", apps.notebook_bytes([("code", source)]))
+    assert time.monotonic() - started < 2.0
+
+
+def test_many_long_strings_in_python_are_cheap():
+    text = "import onnxruntime\n" + "\n".join(f"x{i} = '{'a' * 990}.dfm'" for i in range(2000)) + "\n"
+    started = time.monotonic()
+    scan("c.py", text.encode())
+    assert time.monotonic() - started < 3.0
+
+
+DETECTOR_CONFIG = b'''import onnxruntime as ort
+
+CONFIG = {
+    "detector": "models/xception_deepfake.onnx",
+    "known_swappers": ["inswapper_128.onnx", "simswap_256.onnx", "ghost_unet_2_block.onnx"],
+}
+
+
+def load_detector():
+    return ort.InferenceSession(CONFIG["detector"])
+'''
+RESTORER = b'''from insightface.app import FaceAnalysis
+from gfpgan import GFPGANer
+
+app = FaceAnalysis(name="buffalo_l")
+restorer = GFPGANer(model_path="GFPGANv1.4.pth", upscale=1)
+
+
+def restore(img):
+    faces = app.get(img)
+    _, _, out = restorer.enhance(img, has_aligned=False, only_center_face=False, paste_back=True)
+    return out, faces
+'''
+
+
+@pytest.mark.parametrize("name, data", [("detector/config.py", DETECTOR_CONFIG), ("photo/restore.py", RESTORER)])
+def test_a_blocklist_entry_of_a_config_dict_and_a_restorers_paste_back_are_not_swaps(name, data):
+    assert code_findings(scan(name, data)) == {}
+
+
+def test_the_config_entry_a_call_uses_still_counts():
+    data = DETECTOR_CONFIG.replace(b'CONFIG["detector"]', b'CONFIG["known_swappers"][0]').replace(
+        b'"known_swappers": [', b'"swapper": "inswapper_128.onnx", "known_swappers": [').replace(
+        b'CONFIG["known_swappers"][0]', b'CONFIG["swapper"]')
+    assert "code.swapper_model" in {f.rule for f in scan("app.py", data).findings}
+
+
+def test_installed_libraries_are_not_apps():
+    data = DETECTOR_CONFIG.replace(b'CONFIG["detector"]', b'"inswapper_128.onnx"')
+    assert code_findings(scan("venv/lib/python3.11/site-packages/lib/x.py", data)) == {}
+    assert code_findings(scan("myapp/x.py", data))

@@ -216,3 +216,26 @@ def test_rope_identities_file():
     assert "Name: person0" in " ".join(f.evidence)
     short = "Name: x\n" + "0.5\n" * 100
     assert "rope.embeddings" not in rules(scanner.scan_bytes("notes.txt", short.encode()))
+
+
+def test_a_nan_read_from_a_file_keeps_the_report_valid_json(scanner: Scanner):
+    import json
+
+    r = scanner.scan_bytes("a.fsa", fx.faceswap_fsa(6, version=float("nan")))
+    text = json.dumps(r.to_dict(), allow_nan=False)  # raises on NaN
+    assert '"version": "nan"' in text
+
+
+@pytest.mark.parametrize("head", [0.3, 0.7])
+def test_a_faceset_pak_over_the_member_limit_is_judged_from_its_head(head: float):
+    from jieyao.limits import ScanLimits
+
+    pak = fx.faceset_pak(40)
+    (n,) = struct.unpack_from("<Q", pak, 8)
+    limits = ScanLimits(max_member_bytes=len(pak) // 2, oversize_head_bytes=int((16 + n) * head) + 16)
+    with Scanner(limits, [FacesetRecogniser()]) as s:
+        r = s.scan_bytes("set.zip", im.zip_bytes({"aligned/faceset.pak": pak}))
+    f = one(r, "faceset.dfl_pak")
+    assert f.decision is Decision.BLOCK and "only the first" in " ".join(f.evidence)
+    assert not f.facts["problems"]  # the cut is ours, not the file's
+    assert "limit.member_bytes" in rules(r)

@@ -174,3 +174,15 @@ def test_a_renamed_app_tree_on_disk_is_one_app_at_the_folder_that_holds_it(tmp_p
     path, finding = apps_found[0]
     assert path == str(tmp_path / "uploads" / "mytool") and finding.decision is Decision.BLOCK
     assert not any(f.rule.startswith("layout.") for r in results for f in r.findings)
+
+
+def test_a_stronger_finding_below_a_weaker_ancestor_is_kept():
+    weak = Finding(rule="t.layout", category=Category.SOFTWARE, decision=Decision.REVIEW, evidence=("3 scripts",),
+                   family="DeepFaceLab")
+    out = list(FolderRollup([]).wrap([
+        folder("downloads", weak), folder("downloads/build", layout("DeepFaceLab")),
+        folder("downloads/build/_internal", weak),
+    ]))
+    by_path = {r.path: r for r in out}
+    assert by_path["downloads/build"].findings[0].decision is Decision.BLOCK
+    assert "downloads/build/_internal" not in by_path  # weaker than what its ancestor said

@@ -164,7 +164,10 @@ class Scanner:
         item = Item(target=path, member=None, name=basename(os.path.abspath(path)), format=DIRECTORY,
                     blob=BytesBlob(b""), sha256=None, size=0, depth=0, children=children)
         for recogniser in wanting:
-            self._recognise_one(st, recogniser, item)
+            try:
+                self._recognise_one(st, recogniser, item)
+            except LimitHit as hit:  # a recogniser's own bound: reported, and the walk goes on
+                st.findings.append(limit_finding(hit, None))
         if not st.findings:
             return None
         if cut:

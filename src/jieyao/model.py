@@ -7,6 +7,7 @@ from worker processes, the CLI and the library are the same objects.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +78,19 @@ class Finding:
             "evidence": list(self.evidence),
         }
         if self.facts:
-            out["facts"] = dict(self.facts)
+            out["facts"] = {str(k): _json_safe(v) for k, v in self.facts.items()}
         return out
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Facts come from scanned files: a NaN or infinity read from one must not make the report invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if depth < 3 and isinstance(value, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if depth < 3 and isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value]
+    return value
 
 
 @dataclass

@@ -77,10 +77,17 @@ class FolderRollup:
 
     def _push(self, result: TargetResult) -> None:
         """A sub-folder of a recognised build repeats what its ancestor said (`_internal` of a DFL build is
-        a partial DFL build): findings of a family and category an open ancestor already has are dropped."""
-        seen = {(f.family, f.category) for frame in self._stack for f in frame.result.findings
-                if f.family and f.category in LAYOUT_CATEGORIES}
-        result.findings = [f for f in result.findings if (f.family, f.category) not in seen]
+        a partial DFL build): findings of a family and category an open ancestor already has, with a
+        decision at least as strong, are dropped."""
+        seen: dict[tuple[str | None, Category], int] = {}
+        for frame in self._stack:
+            for f in frame.result.findings:
+                if f.family and f.category in LAYOUT_CATEGORIES:
+                    key = (f.family, f.category)
+                    seen[key] = max(seen.get(key, -1), f.decision.rank)
+        # only what an ancestor already said at least as strongly: a full build below a folder of a few of
+        # its scripts keeps its block
+        result.findings = [f for f in result.findings if seen.get((f.family, f.category), -1) < f.decision.rank]
         claimed = any(f.category in LAYOUT_CATEGORIES for f in result.findings)
         self._stack.append(_Frame(result, _prefix(result.path), claimed))
 

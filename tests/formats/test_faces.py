@@ -527,10 +527,15 @@ def test_sniffers_claim_the_face_formats():
     zlib.compress(b"\x80\x01 not a pickle protocol"),
     b"x^2 + y^2 = z^2\n",
     b"x\x9c" + b"\x00" * 40,
-    b"\x01" + bytes(7) + struct.pack("<Q", 10**9) + b"\x80\x04\x95" + bytes(40),  # N past the end
+    b"\x01" + bytes(7) + struct.pack("<Q", 1 << 41) + b"\x80\x04\x95" + bytes(40),  # N absurdly large
     b"\x01" + bytes(7) + struct.pack("<Q", 2) + b"\x80\x04\x95" + bytes(40),  # N below 3
     b"\x01" + bytes(7) + struct.pack("<Q", 20) + b"\x80\x03}" + bytes(40),  # not protocol 4 + frame
     b"\x01\x02\x03\x04",
 ], ids=["zlib-json", "zlib-other", "text-x", "zlib-zeros", "pak-n-large", "pak-n-small", "pak-proto3", "short"])
 def test_ordinary_files_are_not_sniffed_as_face_formats(data):
     assert _sniff(data) not in ("faceset-pak", "zlib-pickle")
+
+
+def test_the_head_of_a_big_faceset_pak_is_still_a_faceset_pak():
+    """A member over max_member_bytes arrives as its first bytes only; N then points past them."""
+    assert _sniff(b"\x01" + bytes(7) + struct.pack("<Q", 10**9) + b"\x80\x04\x95" + bytes(40)) == "faceset-pak"

@@ -10,11 +10,14 @@ are truncated, inconsistent or hostile (a pickle that would run code when the to
 
 from __future__ import annotations
 
+import array as _array
 import ast
 import re
 import struct
+import sys
 import zlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from jieyao.formats.jpeg import JpegSummary, read_jpeg
@@ -37,7 +40,9 @@ _EXPECTED_CALL_MODULES = ("numpy.", "numpy")
 _EXPECTED_CALLS = frozenset({("_codecs", "encode"), ("samplelib.Sample", "SampleType"),
                              ("facelib.FaceType", "FaceType")})
 MAX_FACE_PICKLE_OPS = 500_000
-MAX_FACESWAP_TEXT = 1 << 20
+MAX_FACESWAP_TEXT = 256 << 10
+"""faceswap's dict (landmarks, a 512-float identity, zlib masks as bytes literals) is tens of KiB; parsing a
+literal costs ~500 bytes of memory per character of source, so 1 MiB would be ~500 MB per image."""
 MAX_PAK_PICKLE = 256 << 20
 MAX_PAK_OPS = 3_000_000
 """Opcodes read from a faceset.pak sample list: ~7 000 samples (~400 opcodes each); the sample count itself
@@ -151,6 +156,8 @@ def faceswap_face(text: str, where: str = "png-iTXt") -> AlignedFace | None:
             return None
         return AlignedFace("faceswap", where, None, None, None, (),
                            (f"limit: the dict is {len(text)} characters, over {MAX_FACESWAP_TEXT}; not parsed",))
+    if not _looks_like_faceswap(text):
+        return None
     try:
         value = ast.literal_eval(text)
     except Exception as exc:  # SyntaxError, ValueError, RecursionError, MemoryError, too-deep nesting
@@ -244,6 +251,8 @@ class FacesetPak:
     pickle_bytes: int = 0
     data_start: int | None = None
     notes: tuple[str, ...] = ()
+    prefix_only: bool = False
+    """Only a prefix of the file was available (a scan limit), so the offset table was not checked."""
     """Our own bounds that were reached (not problems of the file)."""
 
 
@@ -259,25 +268,38 @@ def _face_type_name(value: object) -> str:
     return "?"
 
 
-def _u64s(raw: bytes, count: int) -> tuple[int, ...]:
-    return struct.unpack_from(f"<{count}Q", raw) if count else ()
+def _u64s(raw: bytes, count: int) -> Sequence[int]:
+    """The table as a compact array (8 bytes an entry, not a tuple of Python ints)."""
+    table = _array.array("Q")
+    if count:
+        table.frombytes(bytes(raw[: 8 * count]))
+        if sys.byteorder != "little":
+            table.byteswap()
+    return table
 
 
-def _check_offsets(table: tuple[int, ...], data_start: int, size: int) -> list[str]:
-    """Entries 0..n-1 are relative to the data start and increase; entry n is the absolute file size."""
+def _check_offsets(table: Sequence[int], data_start: int, size: int) -> list[str]:
+    """Entries 0..n-1 are relative to the data start and increase; entry n is the absolute file size.
+    One pass, counting: a table of millions of entries costs no lists."""
     problems: list[str] = []
     n = len(table) - 1
     if n < 0:
         return ["offset table is empty"]
     if n and table[0] != 0:
         problems.append(f"first offset is {table[0]}, not 0")
-    bad_order = [i for i in range(1, n) if table[i] <= table[i - 1]]
+    bad_order = outside = 0
+    first_bad = first_out = -1
+    for i in range(n):
+        if i and table[i] <= table[i - 1]:
+            bad_order += 1
+            first_bad = i if first_bad < 0 else first_bad
+        if data_start + table[i] >= size:
+            outside += 1
+            first_out = i if first_out < 0 else first_out
     if bad_order:
-        problems.append(f"offsets decrease or overlap at {len(bad_order)} entries (first: entry {bad_order[0]})")
-    outside = [i for i in range(n) if data_start + table[i] >= size]
+        problems.append(f"offsets decrease or overlap at {bad_order} entries (first: entry {first_bad})")
     if outside:
-        first = outside[0]
-        problems.append(f"{len(outside)} offsets point outside the file (first: entry {first} = {table[first]})")
+        problems.append(f"{outside} offsets point outside the file (first: entry {first_out} = {table[first_out]})")
     if table[n] != size:
         problems.append(f"last entry {table[n]} is not the file size {size}")
     elif n and table[n] <= data_start + table[n - 1]:
@@ -316,6 +338,8 @@ def read_faceset_pak(blob: Blob) -> FacesetPak | None:
     problems: list[str] = []
     notes: list[str] = []
     available = max(0, size - 16)
+    if blob.truncated:  # a member over max_member_bytes: only its head was kept, so judge the sample list alone
+        return _pak_prefix(blob, n)
     if n > available:
         problems.append(f"truncated: the header says the sample list is {n} bytes, {available} follow it")
     readable = min(n, available, MAX_PAK_PICKLE)
@@ -370,6 +394,29 @@ def read_faceset_pak(blob: Blob) -> FacesetPak | None:
                       face_types=tuple(kinds.most_common()), persons=persons, source_filenames=sources,
                       offsets_ok=offsets_ok, problems=tuple(problems), first_face=first_face,
                       samples_read=len(elements), pickle_bytes=n, data_start=data_start, notes=tuple(notes))
+
+
+def _pak_prefix(blob: Blob, n: int) -> FacesetPak:
+    """A faceset.pak of which only a prefix was kept (real packed sets are hundreds of MB): the samples that
+    prefix holds, and a note instead of offset-table problems that are only the cut."""
+    readable = min(n, max(0, blob.size - 16), MAX_PAK_PICKLE)
+    s = read_pickle(blob.view(16 + readable), offset=16, max_ops=MAX_PAK_OPS, max_items=200_000,
+                    max_elements=MAX_PAK_ELEMENTS)
+    problems = _call_problems(s)
+    if s.top not in ("list", "unknown"):
+        problems.append(f"the sample list is a pickled {s.top}, not a list")
+    elements = s.element_scalars
+    kinds = Counter(_face_type_name(e["face_type"]) for e in elements if "face_type" in e)
+    persons = tuple(dict.fromkeys(str(e["person_name"])[:100] for e in elements
+                                  if isinstance(e.get("person_name"), str)))[:_MAX_PERSONS]
+    sources = tuple(str(e["source_filename"])[:200] for e in elements
+                    if isinstance(e.get("source_filename"), str))[:_SHOWN]
+    count = s.length if s.complete and s.top == "list" else None
+    note = (f"only the first {blob.size} bytes of this member were read (a scan limit): the sample list "
+            f"{'was read whole' if s.complete else 'was read in part'}, the offset table and faces were not checked")
+    return FacesetPak(version=1, samples=count, element_keys=s.element_keys, face_types=tuple(kinds.most_common()),
+                      persons=persons, source_filenames=sources, offsets_ok=False, problems=tuple(problems),
+                      first_face=None, samples_read=len(elements), pickle_bytes=n, notes=(note,), prefix_only=True)
 
 
 def _first_face(blob: Blob, start: int, end: int) -> tuple[AlignedFace | None, str | None]:

@@ -71,6 +71,10 @@ class _Budget:
         self.left = left
 
 
+ITXT_HEADER_BYTES = 64 * 1024
+"""Where an iTXt's language tag and translated keyword must end (they are a few bytes in practice)."""
+
+
 def _inflate(data: bytes | memoryview, budget: _Budget) -> tuple[bytes, str | None]:
     """Decompress at most budget.left bytes; the reason it stopped early, if it did."""
     d = zlib.decompressobj()
@@ -88,14 +92,16 @@ def _inflate(data: bytes | memoryview, budget: _Budget) -> tuple[bytes, str | No
     return out, None
 
 
-def _decode_text(chunk: str, data: bytes, crc_ok: bool, budget: _Budget, problems: list[str],
+def _decode_text(chunk: str, data: memoryview, crc_ok: bool, budget: _Budget, problems: list[str],
                  where: int) -> PngText | None:
-    nul = data.find(b"\x00", 0, 80)
+    """`data` is a view of the chunk: a huge text chunk is never copied, only what the budget keeps."""
+    head = bytes(data[:80])
+    nul = head.find(b"\x00")
     if nul < 1:
         problems.append(f"malformed: {chunk} at {where} has no keyword")
         return None
-    keyword = data[:nul].decode("latin-1")
-    rest = memoryview(data)[nul + 1 :]
+    keyword = head[:nul].decode("latin-1")
+    rest = data[nul + 1 :]
     encoding = "latin-1"
     compressed = False
     if chunk == "zTXt":
@@ -111,13 +117,14 @@ def _decode_text(chunk: str, data: bytes, crc_ok: bool, budget: _Budget, problem
         if compressed and method != 0:
             problems.append(f"malformed: iTXt {keyword!r} at {where} has unknown compression method")
             return PngText(keyword, "", chunk, crc_ok, True)
-        body = bytes(rest[2:])
-        lang_end = body.find(b"\x00")
-        trans_end = body.find(b"\x00", lang_end + 1) if lang_end >= 0 else -1
+        body = rest[2:]
+        probe = bytes(body[:ITXT_HEADER_BYTES])  # language tag and translated keyword are short
+        lang_end = probe.find(b"\x00")
+        trans_end = probe.find(b"\x00", lang_end + 1) if lang_end >= 0 else -1
         if trans_end < 0:
             problems.append(f"malformed: iTXt {keyword!r} at {where} lacks its language/translated keyword")
             return PngText(keyword, "", chunk, crc_ok, True)
-        rest, encoding = memoryview(body)[trans_end + 1 :], "utf-8"
+        rest, encoding = body[trans_end + 1 :], "utf-8"
     truncated = False
     if compressed:
         raw, why = _inflate(rest, budget)
@@ -188,7 +195,8 @@ def read_png(data: bytes | bytearray | memoryview, *, max_chunks: int = 100_000,
         if ctype == "IHDR" and length >= 10 and width is None:
             width, height, _, _ = _ihdr(buf, pos + 8)
         elif ctype in TEXT_CHUNKS:
-            found = _decode_text(ctype, bytes(buf[pos + 8 : pos + 8 + length]), bool(crc_ok), budget, problems, pos)
+            found = _decode_text(ctype, memoryview(buf)[pos + 8 : pos + 8 + length], bool(crc_ok), budget,
+                                 problems, pos)
             if found is not None:
                 texts.append(found)
         if ctype in wanted and ctype not in kept:

@@ -283,6 +283,22 @@ def _const_index(node: ast.AST) -> int | None:
     return None
 
 
+def _const_key(node: ast.AST) -> str | None:
+    return node.value[:MAX_STRING_CHARS] if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _keyed(chain: str, key: str) -> str:
+    return f"{chain}[{key!r}]"
+
+
+def _lookup(bound: dict[str, dict[str, None]], ref: str) -> dict[str, None]:
+    """What `ref` was bound to; an entry `X['k']` never bound on its own stands for the whole of X."""
+    found = bound.get(ref)
+    if found is None and ref.endswith("]") and "[" in ref:
+        found = bound.get(ref[: ref.index("[")])
+    return found or {}
+
+
 def _target_names(node: ast.AST) -> list[str]:
     if isinstance(node, (ast.Tuple, ast.List)):
         return [n for elt in node.elts[:PER_RECORD] for n in _target_names(elt)]
@@ -392,6 +408,14 @@ class _Walker:
             index = _const_index(node.slice)
             if chain and index is not None:
                 self.attributes.add(f"{chain}[{index}]", self._at(node))
+            key = _const_key(node.slice)
+            if chain and key is not None and isinstance(node.ctx, ast.Load):
+                # CFG["detector"] is that entry, not every string CFG holds (a detector's blocklist of swapper
+                # names sits in the same dict); `_uses` falls back to CFG when the entry was never bound
+                for rec in ctx:
+                    rec.credit_ref(_keyed(chain, key))
+                self._push(stack, (node.slice,), depth, ctx)
+                return
             self._push(stack, (node.value, node.slice), depth, ctx)
             return
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
@@ -441,6 +465,11 @@ class _Walker:
             self.targets.add(n, self._at(node))
         if node.value is not None:
             stack.append((node.value, depth + 1, self._bind(node, names, ctx) if names else ctx))
+            if isinstance(node.value, ast.Dict) and len(names) == 1:
+                for k, v in zip(node.value.keys[:PER_RECORD], node.value.values[:PER_RECORD], strict=False):
+                    key = _const_key(k) if k is not None else None
+                    if key is not None:  # each entry also bound on its own, for CFG["key"] uses
+                        stack.append((v, depth + 1, self._bind(v, [_keyed(names[0], key)], ())))
         self._push(stack, targets_nodes, depth, ctx)
         if isinstance(node, ast.AnnAssign):
             stack.append((node.annotation, depth + 1, ctx))
@@ -493,7 +522,7 @@ class _Walker:
             for rec in self.bind_recs:
                 values = dict.fromkeys(rec.strings)
                 for ref in rec.refs:
-                    values.update(bound.get(ref, {}))
+                    values.update(_lookup(bound, ref))
                 for target in rec.targets:
                     have = bound.setdefault(target, {})
                     for v in values:
@@ -506,7 +535,7 @@ class _Walker:
         for rec in self.call_recs:
             strings = dict.fromkeys(rec.strings)
             for ref in rec.refs:
-                strings.update(bound.get(ref, {}))
+                strings.update(_lookup(bound, ref))
             for s in strings:
                 if len(out) >= MAX_ITEMS:
                     self.problems.append(f"more than {MAX_ITEMS} (call, string) uses: the rest not kept")
@@ -567,7 +596,7 @@ def split_magics(source: str) -> tuple[str, list[str]]:
         writes_python = name == "writefile" and len(magic) > 1 and magic[1].strip().endswith((".py", ".pyw"))
         if name not in _PY_CELL_MAGICS and not writes_python:
             return "", [lines[first].strip()]
-        shell = [lines[first].strip()]
+        shell = [lines[first].strip()[:MAX_STRING_CHARS]]
         lines[first] = ""
     else:
         shell = []
@@ -576,7 +605,7 @@ def split_magics(source: str) -> tuple[str, list[str]]:
         stripped = line.lstrip()
         if continued or stripped.startswith(("!", "%")) or _SHELL_ASSIGN.match(stripped):
             if len(shell) < MAX_SHELL_LINES:
-                shell.append(stripped.rstrip())
+                shell.append(stripped.rstrip()[:MAX_STRING_CHARS])  # bounded like strings: rules run regexes on them
             # a command's continuation lines go blank: their indentation is the shell's, not Python's
             lines[i] = "" if continued else line[: len(line) - len(stripped)] + "pass"
             continued = stripped.rstrip().endswith("\\")

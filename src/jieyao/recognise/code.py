@@ -368,6 +368,11 @@ def _models(rx: re.Pattern[str] | None, facts: SourceFacts) -> list[str]:
 
 # -- the recogniser ----------------------------------------------------------------------------------
 
+_INSTALLED_LIBRARY = re.compile(r"(?:^|[/!])(?:site|dist)-packages/")
+"""Where pip puts libraries: every image with insightface installed would otherwise carry its swapper
+module. An app's own tree is not under it, and a vendored copy of a library elsewhere still counts."""
+
+
 class CodeRecogniser(Recogniser):
     name = "code"
     formats = frozenset({"text"})
@@ -408,8 +413,9 @@ class CodeRecogniser(Recogniser):
 
     def recognise(self, item: Item) -> Iterable[Finding]:
         kind = self._kind(item)
-        if kind is None:
-            return
+        if kind is None or _INSTALLED_LIBRARY.search(item.display_path.replace("\\", "/")):
+            return  # a library installed in an environment (insightface's own inswapper.py) is not an app
+
         limit = self.max_python_bytes if kind == "python" else self.max_notebook_bytes
         if item.size > limit or item.truncated:
             if self._worth_parsing(item.blob.head(HEAD_BYTES), kind):
@@ -484,7 +490,8 @@ class CodeRecogniser(Recogniser):
 
     def summarise(self, item: Item, findings: Sequence[Finding]) -> Iterable[Finding]:
         """One `code.faceswap_app` (block) for an archive or folder holding an app's source tree: code
-        findings in two or more files, or in one file plus the layout recogniser's `layout.app.*`."""
+        findings in two or more files attributed to one app, or in one file plus the layout recogniser's
+        `layout.app.*`."""
         if any(f.rule == APP_RULE for f in findings):
             return  # an inner archive or sub-folder already said it
         files: dict[str, Finding] = {}
@@ -494,7 +501,11 @@ class CodeRecogniser(Recogniser):
                 files.setdefault(f.member or item.target, f)
             elif f.rule.startswith(LAYOUT_PREFIX) and f.category is Category.CODE:
                 layouts.append(f)
-        if len(files) >= 2 or (files and layouts):
+        # two files only make an app when one of them names the app by its own module layout (imports of
+        # roop.processors, its path ...): two unrelated scripts that each load a swapper (two users' uploads
+        # in one folder) stay two reviews
+        named = any(f.family and f.facts.get("family_from") for f in files.values())
+        if (files and layouts) or (len(files) >= 2 and named):
             yield self._app(item, files, layouts)
 
     def _app(self, item: Item, files: dict[str, Finding], layouts: Sequence[Finding]) -> Finding:
@@ -528,8 +539,8 @@ class CodeRecogniser(Recogniser):
     def rule_help(self) -> dict[str, str]:
         out = {r.id: f"{r.family}: {r.why}. Read from the code's syntax tree (never imported or run); a name in a "
                      "string is only evidence when it reaches a call." for r in self.rules.rules}
-        out[APP_RULE] = ("A face-swap app's source tree: code findings in two or more files of one archive or folder "
-                         "(or one plus the app's file layout), with the families and models they name.")
+        out[APP_RULE] = ("A face-swap app's source tree: code findings in two or more files of one app in one archive "
+                         "or folder (or one plus the app's file layout), with the families and models they name.")
         out[LIMIT_RULE] = ("A Python file or notebook larger than jieyao parses, whose first 64 KiB mention "
                            "face-swap terms: not analysed, so it needs a look.")
         out[UNPARSED_RULE] = ("A Python file or notebook mentions face-swap terms but did not parse (syntax error, "

@@ -101,7 +101,9 @@ class FacesetRecogniser(Recogniser):
             evidence.append(f"first embedded JPEG carries DFL metadata (face_type {pak.first_face.face_type!r})")
         if pak.problems:
             evidence.append("problems: " + "; ".join(pak.problems))
-        ok = pak.offsets_ok and not pak.problems
+        if pak.prefix_only:
+            evidence.extend(pak.notes)
+        ok = (pak.offsets_ok or (pak.prefix_only and bool(pak.samples_read))) and not pak.problems
         yield Finding(rule="faceset.dfl_pak", category=Category.FACESET,
                       decision=Decision.BLOCK if ok else Decision.REVIEW, family="DeepFaceLab",
                       confidence=0.97 if ok else 0.7, member=item.member, sha256=item.sha256,
