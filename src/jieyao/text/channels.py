@@ -1,0 +1,388 @@
+"""Matching channels: the ways a lexicon term can be written and still be found, with Aho-Corasick automata
+built once per Moderator, all reporting spans in the dense view (the engine maps them to the
+original text with `View.span`).
+
+- surface: the dense text (noise gone, folded) against the lexicon folded by the same Normaliser;
+- pinyin: each Han char becomes one private-use char per toneless syllable, so 金蛋/今丹 read as 金丹, and typed
+  pinyin ("jin dan", "换lian") matches the same term spelled in letters;
+- initials: whole Latin tokens against abbreviations the lexicon marks ("hlmx" = 换脸模型);
+- glyph: chars folded to their phonetic component (唤/涣 -> 奂, 睑 -> 佥), so 唤脸 and 换睑 read as 换脸;
+- chaizi: the Normaliser recomposes 扌奂 -> 换 (only pairs whose char is in the lexicon); hits over such chars
+  are reported as chaizi;
+- reversed: the lexicon reversed (脸换 for 换脸), for text turned around without an RLO control.
+
+All channels scan the *compact* text: the dense text without the single spaces it keeps between Latin words,
+so "deep face lab" and "jin dan" match. Surface, glyph and reversed read it as it is and share one automaton
+(one scan); pinyin reads its syllable translation with its own. Latin edges are then checked on the dense text
+(a kept space or a non-Latin neighbour is a boundary), so "roop" does not fire inside "troop".
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import ahocorasick_rs
+
+from jieyao.text import tables
+from jieyao.text.lexicon import Lexicon, Term, is_han
+from jieyao.text.normalise import Normalised, Normaliser
+
+_LATIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+_DIGITS = frozenset("0123456789")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_PUA_BASE = 0xF0000  # Supplementary Private Use Area-A: one code point per toneless syllable
+_MAX_PINYIN_MIXED = 4  # terms with up to this many Han chars get every Han/letters mix ("换lian", "huan脸")
+_MAX_CHAIZI_VARIANTS = 32
+_MAX_HITS = 2_000
+"""Matches kept per channel per listing: 1 MB of "换脸" must not build a million Hit objects."""
+
+
+class Match(NamedTuple):
+    """A term found in the dense view, [start, end). A NamedTuple, not a dataclass: dozens are made per listing
+    on the hot path, and a tuple is built several times faster than a frozen dataclass."""
+
+    term: Term
+    start: int
+    end: int
+    channel: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class _Compact:
+    """The dense text without its kept spaces, and how to get back to dense indexes."""
+
+    text: str
+    dense: str
+    adjusted: tuple[int, ...]
+    """For the k-th space of the dense text at index s_k: s_k - k, the compact index of the char after it."""
+
+    def to_dense(self, i: int, j: int) -> tuple[int, int]:
+        if not self.adjusted:
+            return i, j
+        first = i + bisect.bisect_right(self.adjusted, i)
+        last = (j - 1) + bisect.bisect_right(self.adjusted, j - 1)
+        return first, last + 1
+
+
+def compact(dense: str) -> _Compact:
+    if " " not in dense:
+        return _Compact(dense, dense, ())
+    spaces = [m.start() for m in re.finditer(" ", dense)]
+    return _Compact(dense.replace(" ", ""), dense, tuple(s - k for k, s in enumerate(spaces)))
+
+
+def _clean(text: str) -> str:
+    """ahocorasick_rs cannot take lone surrogates; swap them one for one so offsets hold."""
+    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+
+
+def latin_edges_ok(dense: str, i: int, j: int, term_text: str) -> bool:
+    """A term that starts or ends with a Latin letter/digit must not be glued to Latin text on that side: the
+    char before must not be a letter or digit; the char after must not be a letter (nor a digit when the term
+    ends in one). "dfl2" and "dfl丹" pass, "hl2024dfl" and "udflow" do not."""
+    if term_text[0] in _LATIN and i > 0 and dense[i - 1] in _LATIN:
+        return False
+    if j < len(dense) and term_text[-1] in _LATIN:
+        nxt = dense[j]
+        if nxt in _LETTERS or (nxt in _DIGITS and term_text[-1] in _DIGITS):
+            return False
+    return True
+
+
+class _Cover:
+    """A set of spans, asked "does one of you contain / overlap [i, j)?" in O(log n): sorted starts and the
+    running maximum of ends (hostile text can carry thousands of hits)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self._starts = [a for a, _ in ordered]
+        self._max_end = list(itertools.accumulate((b for _, b in ordered), max))
+
+    def contains(self, i: int, j: int) -> bool:
+        k = bisect.bisect_right(self._starts, i)
+        return k > 0 and self._max_end[k - 1] >= j
+
+    def overlaps(self, i: int, j: int) -> bool:
+        k = bisect.bisect_left(self._starts, j)
+        return k > 0 and self._max_end[k - 1] > i
+
+
+_Payload = tuple[str, Term]
+"""(channel, term): what a pattern found in the text stands for."""
+
+
+class _Automaton:
+    """One Aho-Corasick automaton over patterns, each pattern standing for one or more (channel, term)."""
+
+    def __init__(self, entries: Iterable[tuple[str, _Payload]]) -> None:
+        by_pattern: dict[str, list[_Payload]] = {}
+        for pattern, payload in entries:
+            if pattern:
+                bucket = by_pattern.setdefault(pattern, [])
+                if payload not in bucket:
+                    bucket.append(payload)
+        self.patterns = list(by_pattern)
+        self.terms = [tuple(by_pattern[p]) for p in self.patterns]
+        self.ac = (ahocorasick_rs.AhoCorasick(self.patterns, matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
+                   if self.patterns else None)
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        if self.ac is None or not text:
+            return []
+        return self.ac.find_matches_as_indexes(text, overlapping=True)[:_MAX_HITS]
+
+
+_TOTAL_RANGES = ((0, 0x3000), (0x3000, 0x3400), (0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00),
+                 (0xFF00, 0xFFF0))
+
+
+def _total(table: dict[int, str]) -> dict[int, str]:
+    """A str.translate table that also maps the common chars to themselves: translate pays for every char it
+    does not find (a LookupError inside), which made a small table slower than a big one."""
+    out = {cp: chr(cp) for a, b in _TOTAL_RANGES for cp in range(a, b)}
+    out.update(table)
+    return out
+
+
+def _recompose_pairs(lexicon: Lexicon) -> dict[tuple[str, str], str]:
+    """拆字 pairs whose char occurs in a chaizi-enabled term: the normaliser recomposes only those, so "十八"
+    is not turned into 木 in ordinary text."""
+    wanted = {c for t in lexicon.terms if "chaizi" in t.channels for c in t.text if is_han(c)}
+    return {pair: ch for pair, ch in tables.chaizi_pairs().items() if ch in wanted}
+
+
+def _keep_repeats(lexicon: Lexicon) -> frozenset[str]:
+    """Non-Latin chars a term itself doubles must survive the repeat collapse. (Latin letters collapse only
+    from three on, and no term triples a letter, so "roop" and "deepfake" are safe without this.)"""
+    return frozenset(a for t in lexicon.terms for a, b in itertools.pairwise(t.text.lower())
+                     if a == b and not a.isascii())
+
+
+def _glyph_fold(lexicon: Lexicon, components: Mapping[str, tuple[tuple[str, str], ...]]) -> dict[int, str]:
+    """char -> the phonetic component it shares with a lexicon char, for every char of the component table
+    whose second component is the phonetic of some glyph-enabled lexicon char. Components shared by many
+    chars (口, 木, 刂) carry no identity and are skipped."""
+    family = Counter(b for pairs in components.values() for b in {p[1] for p in pairs})
+    phonetics: set[str] = set()
+    for term in lexicon.terms:
+        if "glyph" not in term.channels:
+            continue
+        for c in term.text:
+            for _, b in components.get(c, ()):
+                if family[b] <= lexicon.glyph_max_family:
+                    phonetics.add(b)
+    fold: dict[int, str] = {}
+    for ch, pairs in components.items():
+        for _, b in pairs:
+            if b in phonetics:
+                fold[ord(ch)] = b
+                break
+    return fold
+
+
+class Channels:
+    """All matching automata for one lexicon, and the Normaliser configured for it (recompose pairs, repeats
+    to keep). Immutable after construction; share it between threads."""
+
+    def __init__(self, lexicon: Lexicon, *, max_chars: int | None = None) -> None:
+        self.lexicon = lexicon
+        self.recompose = _recompose_pairs(lexicon)
+        self.composed_chars = frozenset(self.recompose.values())
+        kwargs = {"max_chars": max_chars} if max_chars else {}
+        self.normaliser = Normaliser(recompose=self.recompose, keep_repeats=_keep_repeats(lexicon), **kwargs)
+        self._fold = tables.fold_table()
+        self.weights = dict(lexicon.channel_weights)
+        folded = {t: self._fold_term(t) for t in lexicon.terms}
+        self.folded = folded
+        # surface, glyph and reversed all read the compact text: one automaton for the three, one scan
+        entries: list[tuple[str, _Payload]] = [(f, ("surface", t)) for t, f in folded.items()
+                                               if "surface" in t.channels]
+        entries += self._glyph_entries(folded)
+        entries += [(f[::-1], ("reversed", t)) for t, f in folded.items()
+                    if "reversed" in t.channels and f[::-1] != f]
+        self.text_automaton = _Automaton(entries)
+        self.pattern_counts = Counter(channel for _, (channel, _) in entries)
+        self._build_pinyin(folded)
+        self.pattern_counts["pinyin"] = len(self.pinyin.patterns)
+        initials: dict[str, list[Term]] = {}
+        for t in lexicon.terms:
+            if "initials" in t.channels:
+                for abbr in t.initials:
+                    initials.setdefault(abbr, []).append(t)
+        self.initials = {k: tuple(v) for k, v in initials.items()}
+        self.masks = frozenset(t for t in lexicon.terms if t.masks)
+
+    # ------------------------------------------------------------------------------------------- building
+
+    def _fold_term(self, term: Term) -> str:
+        """The term as the dense text would show it, without spaces (the compact text has none)."""
+        return _clean(self.normaliser.normalise(term.text).dense.text).replace(" ", "")
+
+    def _build_pinyin(self, folded: Mapping[Term, str]) -> None:
+        """Han chars become one private-use char per toneless syllable (a length-preserving translate), and each
+        pinyin-enabled term becomes every mix of those syllable chars and typed letters ("jin丹", "jindan")."""
+        syllables = tables.pinyin_table()
+        code = {s: chr(_PUA_BASE + k) for k, s in enumerate(sorted(set(syllables.values())))}
+        self._pinyin_of = syllables
+        self._pinyin_table = _total({ord(h): code[s] for h, s in syllables.items()})
+        entries: list[tuple[str, _Payload]] = []
+        for term, text in folded.items():
+            if "pinyin" not in term.channels:
+                continue
+            options: list[tuple[str, ...]] = []
+            for c in text:
+                s = syllables.get(c)
+                options.append((code[s], s) if s else (c,))
+            n_han = sum(1 for o in options if len(o) == 2)
+            if n_han < 2:
+                continue
+            if n_han <= _MAX_PINYIN_MIXED:
+                variants = {"".join(p) for p in itertools.product(*options)}
+            else:
+                variants = {"".join(o[0] for o in options), "".join(o[-1] for o in options)}
+            entries.extend((v, ("pinyin", term)) for v in variants)
+        self.pinyin = _Automaton(entries)
+
+    def _glyph_entries(self, folded: Mapping[Term, str]) -> list[tuple[str, _Payload]]:
+        """Every spelling of a glyph-enabled term with one char swapped for a char that shares its phonetic
+        component (换脸 -> 唤脸, 涣脸, 换睑): patterns over the text as it is, so no per-listing translate."""
+        fold = _glyph_fold(self.lexicon, tables.component_table())
+        family: dict[str, list[str]] = {}
+        for cp, rep in fold.items():
+            family.setdefault(rep, []).append(chr(cp))
+        entries: list[tuple[str, _Payload]] = []
+        for term, text in folded.items():
+            if "glyph" not in term.channels:
+                continue
+            for k, c in enumerate(text):
+                phonetic = fold.get(ord(c))
+                if phonetic is not None:
+                    entries.extend((text[:k] + x + text[k + 1:], ("glyph", term)) for x in family[phonetic]
+                                   if x != c)
+        return entries
+
+    # ------------------------------------------------------------------------------------------- matching
+
+    def match(self, norm: Normalised) -> list[Match]:
+        """Every term found in one normalised listing, at most one per (term, span), best channel first:
+        surface beats chaizi beats the fuzzy channels; masks have dropped what they overlap."""
+        dense = _clean(norm.dense.text)
+        if not dense:
+            return []
+        comp = compact(dense)
+        found: dict[tuple[Term, int, int], Match] = {}
+        spans: list[tuple[int, int]] = []
+        fuzzy: list[tuple[str, Term, int, int, int, int]] = []
+        chaizi = "chaizi" in norm.signals
+        payloads = self.text_automaton.terms
+        weights = self.weights
+        for idx, s, e in self.text_automaton.find(comp.text):
+            i, j = comp.to_dense(s, e)
+            for channel, term in payloads[idx]:
+                if channel != "surface":
+                    fuzzy.append((channel, term, s, e, i, j))
+                    continue
+                if term.word and not latin_edges_ok(dense, i, j, self.folded[term]):
+                    continue
+                via = "chaizi" if chaizi and self._composed(norm, i, j) else "surface"
+                self._add(found, Match(term, i, j, via, term.weight * weights.get(via, 1.0)))
+                spans.append((i, j))
+        cover = _Cover(spans)
+        pinyin_text = comp.text.translate(self._pinyin_table)
+        for idx, s, e in self.pinyin.find(pinyin_text):
+            i, j = comp.to_dense(s, e)
+            fuzzy.extend(("pinyin", term, s, e, i, j) for _, term in self.pinyin.terms[idx])
+        for channel, term, s, e, i, j in fuzzy:
+            self._fuzzy(found, cover, comp.text, dense, channel, term, s, e, i, j)
+        if self.initials:
+            self._initials(found, dense)
+        return self._unmasked(list(found.values()))
+
+    def _add(self, found: dict[tuple[Term, int, int], Match], m: Match) -> None:
+        key = (m.term, m.start, m.end)
+        old = found.get(key)
+        if old is None or m.weight > old.weight:
+            found[key] = m
+
+    def _fuzzy(self, found: dict[tuple[Term, int, int], Match], cover: _Cover, text: str, dense: str,
+               channel: str, term: Term, s: int, e: int, i: int, j: int) -> None:
+        """A fuzzy channel reports a term only where the surface channel found nothing covering the same chars:
+        金丹 found as is must not come back as pinyin, and 练模 inside the exact word 预训练模型 is not 脸模."""
+        if cover.contains(i, j):
+            return
+        folded = self.folded[term]
+        if channel == "pinyin" and not (self._pinyin_ok(text[s:e], folded) and self._pinyin_edges_ok(dense, i, j)):
+            return
+        if term.word and not latin_edges_ok(dense, i, j, folded):
+            return
+        self._add(found, Match(term, i, j, channel, term.weight * self.weights.get(channel, 1.0)))
+
+    @staticmethod
+    def _pinyin_ok(seen: str, term: str) -> bool:
+        """A homophone spelling keeps at least one Han char of the term (金蛋, 今丹, 换lian) or is typed in
+        letters; two strangers that happen to sound like a term ("快递默认" -> 递默 = 底模) are not it."""
+        if seen == term:
+            return False
+        if len(seen) != len(term):
+            return True  # typed letters in it
+        han_pairs = [(a, b) for a, b in zip(seen, term, strict=True) if is_han(b)]
+        if any(is_han(a) and a == b for a, b in han_pairs):
+            return True
+        return any(not is_han(a) for a, _ in han_pairs)
+
+    @staticmethod
+    def _pinyin_edges_ok(dense: str, i: int, j: int) -> bool:
+        """Typed pinyin is Latin: its edges need word boundaries like any Latin term ("jindan" in "xjindan"
+        is not 金丹)."""
+        if dense[i] in _LETTERS and i > 0 and dense[i - 1] in _LATIN:
+            return False
+        return not (dense[j - 1] in _LETTERS and j < len(dense) and dense[j] in _LETTERS)
+
+    def _composed(self, norm: Normalised, i: int, j: int) -> bool:
+        """Some char of dense[i:j] was recomposed from components (扌奂 -> 换), not collapsed from a repeat."""
+        text = norm.dense.text
+        for k in range(i, j):
+            c = text[k]
+            if c not in self.composed_chars:
+                continue
+            s, e = norm.dense.starts[k], norm.dense.ends[k]
+            if e - s < 2:
+                continue
+            behind = {self._fold.get(o, o) for o in norm.original[s:e].lower()}
+            if c not in behind:
+                return True
+        return False
+
+    def _initials(self, found: dict[tuple[Term, int, int], Match], dense: str) -> None:
+        """Whole Latin tokens of the dense text ("sshl", "hlmx"), and two tokens split by one space ("ai jd")."""
+        tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(dense)][:_MAX_HITS]
+        factor = self.weights.get("initials", 1.0)
+        table = self.initials
+        for k, (s, e, tok) in enumerate(tokens):
+            cands = [(s, e, tok)]
+            if k + 1 < len(tokens) and tokens[k + 1][0] == e + 1 and dense[e] == " ":
+                cands.append((s, tokens[k + 1][1], tok + tokens[k + 1][2]))
+            for a, b, word in cands:
+                for term in table.get(word, ()):
+                    self._add(found, Match(term, a, b, "initials", term.weight * factor))
+
+    def _unmasked(self, matches: list[Match]) -> list[Match]:
+        masks = [(m.start, m.end) for m in matches if m.term in self.masks]
+        if not masks:
+            return matches
+        cover = _Cover(masks)
+        return [m for m in matches if m.term in self.masks or not cover.overlaps(m.start, m.end)]
+
+    def pinyin_of(self, text: str) -> str:
+        """Toneless pinyin of a string (debugging and explanations)."""
+        return " ".join(self._pinyin_of.get(c, c) for c in text)
+
