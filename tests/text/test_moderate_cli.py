@@ -102,3 +102,11 @@ def test_eval_prints_precision_and_recall(capsys: pytest.CaptureFixture[str]):
     dev = Path(__file__).parent.parent / "data" / "moderation" / "dev.jsonl"
     code, out, _ = run(capsys, "moderate", "--eval", str(dev))
     assert code == 0 and "precision" in out.lower() and "recall" in out.lower()
+
+
+def test_the_package_level_api_returns_the_same_object_as_the_cli():
+    import jieyao
+    from jieyao.text.result import ModerationResult
+
+    result = jieyao.moderate(SALE, id="x")
+    assert isinstance(result, ModerationResult) and result.id == "x" and result.decision.value == "block"
