@@ -38,6 +38,7 @@ _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _DIGITS = frozenset("0123456789")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(r"[a-z0-9]+")
+_LETTER = re.compile(r"[a-z]")
 _PUA_BASE = 0xF0000  # Supplementary Private Use Area-A: one code point per toneless syllable
 _MAX_PINYIN_MIXED = 4  # terms with up to this many Han chars get every Han/letters mix ("换lian", "huan脸")
 _MAX_CHAIZI_VARIANTS = 32
@@ -105,11 +106,18 @@ class _Cover:
     def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
         ordered = sorted(spans)
         self._starts = [a for a, _ in ordered]
-        self._max_end = list(itertools.accumulate((b for _, b in ordered), max))
+        self._max_end = list(itertools.accumulate([b for _, b in ordered], max))
 
     def contains(self, i: int, j: int) -> bool:
+        if not self._starts:
+            return False
         k = bisect.bisect_right(self._starts, i)
         return k > 0 and self._max_end[k - 1] >= j
+
+    def strictly_contains(self, i: int, j: int) -> bool:
+        """Some span starts before i and ends after j."""
+        k = bisect.bisect_left(self._starts, i)
+        return k > 0 and self._max_end[k - 1] > j
 
     def overlaps(self, i: int, j: int) -> bool:
         k = bisect.bisect_left(self._starts, j)
@@ -279,14 +287,15 @@ class Channels:
         if not dense:
             return []
         comp = compact(dense)
-        found: dict[tuple[Term, int, int], Match] = {}
+        found: dict[tuple[str, str, int, int], Match] = {}
         spans: list[tuple[int, int]] = []
         fuzzy: list[tuple[str, Term, int, int, int, int]] = []
         chaizi = "chaizi" in norm.signals
         payloads = self.text_automaton.terms
         weights = self.weights
+        to_dense = comp.to_dense if comp.adjusted else None
         for idx, s, e in self.text_automaton.find(comp.text):
-            i, j = comp.to_dense(s, e)
+            i, j = to_dense(s, e) if to_dense else (s, e)
             for channel, term in payloads[idx]:
                 if channel != "surface":
                     fuzzy.append((channel, term, s, e, i, j))
@@ -297,23 +306,25 @@ class Channels:
                 self._add(found, Match(term, i, j, via, term.weight * weights.get(via, 1.0)))
                 spans.append((i, j))
         cover = _Cover(spans)
-        pinyin_text = comp.text.translate(self._pinyin_table)
-        for idx, s, e in self.pinyin.find(pinyin_text):
-            i, j = comp.to_dense(s, e)
-            fuzzy.extend(("pinyin", term, s, e, i, j) for _, term in self.pinyin.terms[idx])
+        pinyin_payloads = self.pinyin.terms
+        for idx, s, e in self.pinyin.find(comp.text.translate(self._pinyin_table)):
+            i, j = to_dense(s, e) if to_dense else (s, e)
+            if not cover.contains(i, j):  # most pinyin matches are the surface ones again
+                fuzzy.extend(("pinyin", term, s, e, i, j) for _, term in pinyin_payloads[idx])
         for channel, term, s, e, i, j in fuzzy:
             self._fuzzy(found, cover, comp.text, dense, channel, term, s, e, i, j)
-        if self.initials:
+        if self.initials and _LETTER.search(dense):
             self._initials(found, dense)
         return self._unmasked(list(found.values()))
 
-    def _add(self, found: dict[tuple[Term, int, int], Match], m: Match) -> None:
-        key = (m.term, m.start, m.end)
+    def _add(self, found: dict[tuple[str, str, int, int], Match], m: Match) -> None:
+        """One match per (canonical, group, span): "Deep Face Lab" and "DeepFaceLab" fold to one pattern."""
+        key = (m.term.canonical, m.term.group, m.start, m.end)
         old = found.get(key)
         if old is None or m.weight > old.weight:
             found[key] = m
 
-    def _fuzzy(self, found: dict[tuple[Term, int, int], Match], cover: _Cover, text: str, dense: str,
+    def _fuzzy(self, found: dict[tuple[str, str, int, int], Match], cover: _Cover, text: str, dense: str,
                channel: str, term: Term, s: int, e: int, i: int, j: int) -> None:
         """A fuzzy channel reports a term only where the surface channel found nothing covering the same chars:
         金丹 found as is must not come back as pinyin, and 练模 inside the exact word 预训练模型 is not 脸模."""
@@ -362,9 +373,9 @@ class Channels:
                 return True
         return False
 
-    def _initials(self, found: dict[tuple[Term, int, int], Match], dense: str) -> None:
+    def _initials(self, found: dict[tuple[str, str, int, int], Match], dense: str) -> None:
         """Whole Latin tokens of the dense text ("sshl", "hlmx"), and two tokens split by one space ("ai jd")."""
-        tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(dense)][:_MAX_HITS]
+        tokens = [(m.start(), m.end(), m.group()) for m in itertools.islice(_TOKEN.finditer(dense), _MAX_HITS)]
         factor = self.weights.get("initials", 1.0)
         table = self.initials
         for k, (s, e, tok) in enumerate(tokens):
@@ -376,6 +387,12 @@ class Channels:
                     self._add(found, Match(term, a, b, "initials", term.weight * factor))
 
     def _unmasked(self, matches: list[Match]) -> list[Match]:
+        """Drop what a mask overlaps (仙丹花 is not 仙丹), and a hit strictly in the middle of a longer one (脸模
+        in 人脸模型 is an accident of the letters; 金丹 at the end of AI金丹 and 换脸 at the start of 换脸模型 are
+        not, and stay)."""
+        if len(matches) > 1:
+            inner = _Cover((m.start, m.end) for m in matches)
+            matches = [m for m in matches if not inner.strictly_contains(m.start, m.end)]
         masks = [(m.start, m.end) for m in matches if m.term in self.masks]
         if not masks:
             return matches

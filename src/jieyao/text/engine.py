@@ -1,10 +1,17 @@
 """The listing moderator: one normalisation, the lexicon channels, light-view patterns and contact extraction,
 then the co-occurrence rules, into one explainable `ModerationResult`.
 
-Why one object: everything costly (fold tables, pinyin and glyph tables, five automata) is built once in
-`Moderator.__init__` and then shared read-only, so a process builds it once and moderates tens of thousands of
-listings per second per core with it. `moderate()` never raises: a bug or a hostile input that gets through
-returns decision `review` with `error` set, never a silent pass.
+Why one object: everything costly (fold, pinyin and component tables, the automata, the compiled rules) is
+built once in `Moderator.__init__` and then shared read-only, so a process pays for it once. Listings without a
+term any rule is anchored on (most of real traffic) skip the pattern search and the rules. `moderate()` never
+raises: a bug or a hostile input that gets through returns decision `review` with `error` set, never a silent
+pass.
+
+Score: the score of the strongest firing rule, which is the noisy-OR of the weights of the hits it used
+(`jieyao.text.rules`); 0 when the decision is pass. A hit's weight is its term's weight times its channel's
+factor (`channel_weights` in the lexicon: surface 1, chaizi 0.9, glyph 0.75, pinyin 0.7, reversed 0.65,
+initials 0.6), so "金丹 出售" scores 1 - (1 - 0.6)(1 - 0.6) = 0.84 (rule dan-sale) and "金蛋 出售 dfl"
+1 - (1 - 0.42)(1 - 0.85)(1 - 0.6) = 0.965 (rule model-dan-sale; 金蛋 is 金丹 by pinyin, 0.6 * 0.7).
 """
 
 from __future__ import annotations
