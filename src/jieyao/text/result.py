@@ -24,7 +24,8 @@ class Hit:
     group: str
     """Lexicon group: model, tool, faceswap, service, tutorial, sale, price, delivery, contact, allow-ml, ..."""
     channel: str
-    """How it was found: surface, pinyin, initials, glyph, chaizi, reversed."""
+    """How it was found: surface, pinyin, initials, glyph, chaizi, reversed, or pattern (a lexicon regex:
+    prices, handles)."""
     start: int
     end: int
     weight: float = 1.0
@@ -83,7 +84,8 @@ class ModerationResult:
     rules: tuple[RuleFired, ...] = ()
     evasion: tuple[str, ...] = ()
     """Normalisations that changed the text in a way sellers use to dodge filters (zero_width, bidi_override,
-    fullwidth, lookalike, traditional, noise, repeats, chaizi, reversed, pinyin ...)."""
+    fullwidth, styled_letters, lookalike, traditional, noise, repeats, chaizi, reversed, enclosed_digits), and
+    the channels and contacts that needed one (pinyin, initials, glyph, contact_obfuscation)."""
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
