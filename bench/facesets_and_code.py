@@ -31,18 +31,14 @@ OUT/facesets_and_code-profile.txt.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import gc
 import hashlib
-import io
 import json
 import os
 import platform
-import pstats
 import shutil
 import struct
-import subprocess
 import sys
 import sysconfig
 import time
@@ -52,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchlib import machine_info, profile_report, source_info
 from jieyao import imitations as im
 from jieyao.imitations import apps
 from jieyao.imitations import builds as bl
@@ -341,57 +338,15 @@ def check(report: ScanReport, root: Path, e: Expect) -> tuple[bool, str]:
 # -- profile --------------------------------------------------------------------------------------------------
 
 
-def _short(path: str) -> str:
-    for marker in ("/site-packages/", "/src/", "/lib/python3"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path
-
-
 def profile_scan(part: Path, out: Path, top: int = 15) -> list[dict[str, Any]]:
     prof = cProfile.Profile()
     prof.enable()
     scan_paths([part], jobs=1)
     prof.disable()
-    text = io.StringIO()
-    stats = pstats.Stats(prof, stream=text)
-    for key in ("tottime", "cumulative"):
-        text.write(f"==== {part.name}/ sorted by {key} ====\n")
-        stats.sort_stats(key).print_stats(40)
-    (out / "facesets_and_code-profile.txt").write_text(text.getvalue(), encoding="utf-8")
-    rows = []
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in raw.items():
-        rows.append({"function": f"{_short(filename)}:{line}({func})" if line else func, "ncalls": ncalls,
-                     "tottime": round(tottime, 3), "cumtime": round(cumtime, 3)})
-    rows.sort(key=lambda r: r["tottime"], reverse=True)
-    return rows[:top]
+    return profile_report(prof, out / "facesets_and_code-profile.txt", f"{part.name}/", top)
 
 
 # -- report ---------------------------------------------------------------------------------------------------
-
-
-def source_info() -> dict[str, Any]:
-    """Which jieyao was measured: the commit and any uncommitted changes under src/."""
-    repo = Path(__file__).resolve().parent.parent
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, check=False).stdout
-        except OSError:
-            return ""
-
-    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "src").splitlines() if len(ln) > 3]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "dirty_src": dirty}
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    with contextlib.suppress(OSError):
-        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), None)
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
 
 
 def mib(n: float) -> str:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import jieyao
+from benchlib import source_info
 from jieyao import imitations as im
 from jieyao.formats.onnx import read_onnx
 from jieyao.imitations import onnx as of
@@ -625,19 +626,6 @@ def onnx_bytes_read(path: Path, repeat: int) -> dict[str, Any]:
 # -- reporting --------------------------------------------------------------------------------------------------
 
 
-def git_info() -> dict[str, Any]:
-    repo = Path(__file__).resolve().parent.parent
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, check=False).stdout
-        except OSError:
-            return ""
-
-    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "src").splitlines() if len(ln) > 3]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "dirty_src": dirty}
-
-
 def print_table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, ["-" * w for w in widths], *rows]:
@@ -799,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
           and big["goal_met"])
     results = {
         "tool": "model_identification/1", "ok": ok, "seed": args.seed, "count": args.count, "repeat": args.repeat,
-        "jieyao": {"version": jieyao.__version__, **git_info()},
+        "jieyao": {"version": jieyao.__version__, **source_info()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "tools": {t.name: {"version": t.version, "skipped": t.skipped} for t in (picklescan, modelscan)},
         "install_notes": notes,

@@ -30,12 +30,9 @@ import argparse
 import cProfile
 import gc
 import hashlib
-import io
 import json
 import math
 import os
-import platform
-import pstats
 import random
 import shutil
 import subprocess
@@ -46,6 +43,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchlib import machine_info as benchlib_machine_info
+from benchlib import profile_report, source_info
 from jieyao import imitations as im
 from jieyao.limits import ScanLimits
 from jieyao.scan import scan_paths
@@ -560,13 +559,6 @@ def breakdown(root: Path, lists: HashLists, manifest: dict[str, Any], repeat: in
 # -- profile --------------------------------------------------------------------------------------------------
 
 
-def _short(path: str) -> str:
-    for marker in ("/site-packages/", "/src/", "/lib/python3"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path
-
-
 def profile_scan(root: Path, lists: HashLists, out: Path, top: int = 25) -> list[dict[str, Any]]:
     """cProfile one single-process scan; write OUT/profile.txt and .pstats; return the top by tottime."""
     prof = cProfile.Profile()
@@ -574,50 +566,14 @@ def profile_scan(root: Path, lists: HashLists, out: Path, top: int = 25) -> list
     scan_paths([root], hashes=[lists.hsb], jobs=1)
     prof.disable()
     prof.dump_stats(out / "profile.pstats")
-    text = io.StringIO()
-    stats = pstats.Stats(prof, stream=text)
-    for key in ("tottime", "cumulative"):
-        text.write(f"==== sorted by {key} ====\n")
-        stats.sort_stats(key).print_stats(40)
-    (out / "profile.txt").write_text(text.getvalue(), encoding="utf-8")
-    rows = []
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in raw.items():
-        rows.append({"function": f"{_short(filename)}:{line}({func})" if line else func, "ncalls": ncalls,
-                     "tottime": round(tottime, 3), "cumtime": round(cumtime, 3)})
-    rows.sort(key=lambda r: r["tottime"], reverse=True)
-    return rows[:top]
+    return profile_report(prof, out / "profile.txt", top=top)
 
 
 # -- report ---------------------------------------------------------------------------------------------------
 
 
-def source_info() -> dict[str, Any]:
-    """Which jieyao was measured: the commit and any uncommitted changes under src/."""
-    repo = Path(__file__).resolve().parent.parent
-
-    def git(*a: str) -> str:
-        try:
-            proc = subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, check=False)
-        except OSError:
-            return ""
-        return proc.stdout
-
-    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "src").splitlines() if len(ln) > 3]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "dirty_src": dirty}
-
-
 def machine_info() -> dict[str, Any]:
-    model = mem = None
-    try:
-        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), None)
-        mem = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/meminfo").read_text().splitlines()
-                    if ln.startswith("MemTotal")), None)
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_total": mem, "python": platform.python_version(),
-            "platform": platform.platform(), "clamscan": tool_version(["clamscan", "--version"]),
+    return {**benchlib_machine_info(), "clamscan": tool_version(["clamscan", "--version"]),
             "yara": tool_version(["yara", "--version"])}
 
 
