@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from jieyao import __version__, moderate_cli
+from jieyao import __version__, bank_cli, hash_cli, match_cli, moderate_cli
 from jieyao.limits import ScanLimits
 from jieyao.model import ScanReport
 from jieyao.registry import RecogniserConfig, build_recognisers, get_reporter, reporter_names
@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rules", action="append", default=[], metavar="DIR", help="extra rule pack directory")
 
     moderate_cli.add_parser(sub)
+    hash_cli.add_parser(sub)
+    bank_cli.add_parser(sub)
+    match_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="build a small corpus of structural imitations and scan it")
     demo.add_argument("--dir", default="demo-corpus", help="where to build the corpus (default ./demo-corpus)")
@@ -274,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_rules(args)
         if args.command == "moderate":
             return moderate_cli.run(args, _output)
+        if args.command == "hash":
+            return hash_cli.run(args, _output)
+        if args.command == "bank":
+            return bank_cli.run(args, _output)
+        if args.command == "match":
+            return match_cli.run(args, _output)
     except BrokenPipeError:  # `jieyao ... | head`: the reader left before the report was whole
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR

@@ -1,0 +1,16 @@
+"""`jieyao bank`: argument parsing and output only (placeholder until the hash-bank work lands)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TextIO
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("bank", help="(not yet built)")
+
+
+def run(args: argparse.Namespace, open_output: Callable[[str | None], AbstractContextManager[TextIO]]) -> int:
+    raise RuntimeError("jieyao bank is not built yet")

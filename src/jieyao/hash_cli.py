@@ -1,0 +1,16 @@
+"""`jieyao hash`: argument parsing and output only (placeholder until the hash-bank work lands)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TextIO
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("hash", help="(not yet built)")
+
+
+def run(args: argparse.Namespace, open_output: Callable[[str | None], AbstractContextManager[TextIO]]) -> int:
+    raise RuntimeError("jieyao hash is not built yet")
