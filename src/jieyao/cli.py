@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--rules", action="append", default=[], metavar="DIR", help="extra rule pack directory")
     scan.add_argument("--hashes", action="append", default=[], metavar="FILE", help="known-hash list")
     scan.add_argument("--yara", action="append", default=[], metavar="FILE", help="YARA rule file (jieyao[yara])")
+    scan.add_argument("--bank-db", metavar="PATH_OR_URL",
+                      help="also match every file against the enabled hash banks of this database (jieyao bank)")
+    scan.add_argument("--bank", action="append", default=[], metavar="NAME",
+                      help="with --bank-db: only this bank (repeatable)")
     scan.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     _limit_args(scan)
@@ -166,8 +170,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     to_terminal = args.output is None and sys.stdout.isatty()
     fmt = args.format or ("table" if to_terminal else "json")
+    options: dict[str, object] = {}
+    if args.bank_db:
+        options = {"bank_db": args.bank_db, "banks": tuple(args.bank)}
+    elif args.bank:
+        print("jieyao scan: --bank needs --bank-db", file=sys.stderr)
+        return EXIT_ERROR
     config = RecogniserConfig(hash_files=tuple(args.hashes), rules_dirs=tuple(args.rules),
-                              yara_files=tuple(args.yara))
+                              yara_files=tuple(args.yara), options=options)
     with _output(args.output) as out:
         report = run_scan(paths, _limits(args), config, fmt, out, jobs=max(1, args.jobs),
                           progress=sys.stderr.isatty() and not args.no_progress, color=to_terminal)

@@ -123,7 +123,16 @@ def _code(config: RecogniserConfig) -> list[Recogniser]:
     return code_recognisers(rule_files(config.rules_dirs, "code"))
 
 
+def _banks(config: RecogniserConfig) -> list[Recogniser]:
+    if not config.options.get("bank_db"):
+        return []
+    from jieyao.recognise.banks import BankRecogniser
+
+    return [BankRecogniser(str(config.options["bank_db"]), config.options.get("banks", ()))]
+
+
 register_recogniser("hashes", _hash_lists)
+register_recogniser("banks", _banks)
 register_recogniser("code", _code)
 register_recogniser("layouts", _layouts)
 register_recogniser("facesets", _facesets)
