@@ -64,6 +64,8 @@ def test_sha256sum_format(tmp_path):
 @pytest.mark.parametrize("line", [
     "nothex:12:x",
     f"{SHA}:notasize:x",
+    f"{SHA}:\u00b2:superscript-two-is-not-a-size",
+    '{"sha256": "' + SHA + '", "size": "12"}',
     f"{SHA[:-1]}  odd-length",
     '{"name": "no digest"}',
     '{"sha256": "' + SHA + '", "decision": "maybe"}',

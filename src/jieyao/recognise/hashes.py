@@ -71,14 +71,16 @@ def parse_hash_list(path: str | Path) -> Iterator[HashEntry]:
             if not isinstance(digest, str):
                 raise HashListError(f"{where}: JSON entry needs a sha256, sha1 or md5 field")
             size = obj.get("size")
-            yield _entry(digest, int(size) if size is not None else None, str(obj.get("name", "")), where,
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+                raise HashListError(f"{where}: size must be a non-negative integer, got {size!r}")
+            yield _entry(digest, size, str(obj.get("name", "")), where,
                          family=obj.get("family"), category=obj.get("category"), decision=obj.get("decision"))
         elif ":" in line and _HEX.match(line.split(":", 1)[0]):
             parts = line.split(":")
             if len(parts) < 3:
                 raise HashListError(f"{where}: ClamAV hash signatures are HASH:SIZE:NAME")
             size_field = parts[1]
-            if size_field != "*" and not size_field.isdigit():
+            if size_field != "*" and not (size_field.isascii() and size_field.isdigit()):
                 raise HashListError(f"{where}: size {size_field!r} is neither a number nor '*'")
             yield _entry(parts[0], None if size_field == "*" else int(size_field), parts[2], where)
         else:
