@@ -219,3 +219,16 @@ def test_scan_with_bank_db(store: BankStore, tmp_path: Path, capsys: pytest.Capt
     assert ("bank.match", "a/photo.jpg") in found and ("bank.match", "c/tool.bin") in found
     assert not any(m == "b/other.jpg" for _, m in found)
     assert main(["scan", "--bank", "x", str(box)]) == 2
+
+
+def test_pdq_bank_filter_and_store_index_reads(store: BankStore) -> None:
+    store.create_bank("other")
+    value = pdq_of(jpeg(50))
+    sid = store.add_signal("other", "pdq", value, quality=80, source="s")
+    store.add_signal("ncii", "pdq", pdq_of(jpeg(51)), quality=10, source="s")  # below the quality floor
+    assert [v for _, v in store.active_values("pdq", bank_names=["other"])] == [value]
+    assert len(list(store.active_values("pdq", min_quality=50))) == 1
+    assert [s.id for s in store.active_by_id([sid, 10**9])] == [sid]
+    assert Matcher(store).size["pdq"] == 1
+    assert not Matcher(store, MatchOptions(banks=("ncii",))).match_signal("pdq", value).matched
+    assert Matcher(store, MatchOptions(banks=("other",))).match_signal("pdq", value).matched

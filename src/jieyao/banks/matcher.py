@@ -30,6 +30,8 @@ from jieyao.hashing.vpdq import vpdq_match
 
 SCHEMA_ID = "jieyao.match/1"
 PERCEPTUAL_TYPES = frozenset({SignalType.PDQ, SignalType.VPDQ})
+EXACT_IN_MEMORY_MAX = 2_000_000
+"""With `exact_in_memory`, past this many exact signals the dict is dropped and lookups go to the database."""
 MAX_VPDQ_SIGNALS = 50_000
 """vPDQ is matched video against video (HMA treats it the same way: a naive index); past this many bank
 videos the matcher refuses rather than take minutes per query."""
@@ -151,7 +153,6 @@ class Matcher:
         self.options = options or MatchOptions()
         self._cache = Path(index_cache) if index_cache else None
         self._banks = frozenset(self.options.banks)
-        self._signals: dict[int, ActiveSignal] = {}
         self._vpdq: dict[int, tuple[ActiveSignal, list[VpdqFrame]]] = {}
         self._exact: dict[tuple[SignalType, str], dict[int, ActiveSignal]] | None = {} if exact_in_memory else None
         self._exact_ids: dict[int, tuple[SignalType, str]] = {}
@@ -177,23 +178,28 @@ class Matcher:
 
     def _load(self) -> None:
         """Start from the cached PDQ index when it is from this database and not ahead of it, else build it
-        from the store; then catch up with what changed since."""
+        from the store; then catch up with what changed since. The index holds ids only: provenance is read
+        from the store for the ids that match, so 10M hashes cost the index's ~100 bytes each, not a Python
+        object each."""
         cached = self._load_cache()
         generation = self.store.change_counter() if cached is None else cached[1]
         if cached is not None:
             self._index = cached[0]
         ids: list[int] = []
         hexes: list[str] = []
-        for s in self.store.iter_active(self._types()):
-            if cached is not None and s.signal_type is SignalType.PDQ:
-                if self._wanted(s):
-                    self._signals[s.id] = s  # already in the index: only its provenance is needed
-                continue
+        if cached is None:
+            for sid, value in self.store.active_values(SignalType.PDQ, bank_names=self._banks,
+                                                       min_quality=self.options.pdq_quality):
+                ids.append(sid)
+                hexes.append(value)
+        for s in self.store.iter_active([t for t in self._types() if t is not SignalType.PDQ]):
             self._take(s, ids, hexes)
         if ids:
             self._index.add(ids, hexes)
             if isinstance(self._index, PdqIndex):
                 self._index.merge()
+        if self._exact is not None and len(self._exact_ids) > EXACT_IN_MEMORY_MAX:
+            self._exact, self._exact_ids = None, {}  # too many to hold: ask the database's index instead
         self._generation = generation
         self.refresh()
 
@@ -212,7 +218,6 @@ class Matcher:
                                  "narrow the match with --bank")
             self._vpdq[s.id] = (s, parse_vpdq(s.value))
             return
-        self._signals[s.id] = s
         ids.append(s.id)
         hexes.append(s.value)
 
@@ -227,16 +232,13 @@ class Matcher:
         if self.store.change_counter() == self._generation:
             return 0
         changes = self.store.changes_since(self._generation, self._types())
-        gone = [i for i in changes.removed if i in self._signals]
         for i in changes.removed:
             self._forget(i)
-        if gone:
-            self._index.remove(gone)
+        if changes.removed:
+            self._index.remove(changes.removed)
         ids: list[int] = []
         hexes: list[str] = []
         for s in changes.added:
-            if s.id in self._signals:
-                self._index.remove([s.id])
             self._forget(s.id)
             self._take(s, ids, hexes)
         if ids:
@@ -245,7 +247,6 @@ class Matcher:
         return len(changes.added) + len(changes.removed)
 
     def _forget(self, sid: int) -> None:
-        self._signals.pop(sid, None)
         self._vpdq.pop(sid, None)
         key = self._exact_ids.pop(sid, None)
         if key is not None and self._exact is not None:
@@ -257,7 +258,7 @@ class Matcher:
     def has_type(self, signal_type: SignalType) -> bool:
         """Whether any active signal of this type is held in memory (exact types: with exact_in_memory)."""
         if signal_type is SignalType.PDQ:
-            return bool(self._signals)
+            return len(self._index) > 0
         if signal_type is SignalType.VPDQ:
             return bool(self._vpdq)
         return self._exact is not None and any(k[0] is signal_type for k in self._exact)
@@ -270,7 +271,7 @@ class Matcher:
         self._index.generation = self._generation
         self._index.save(self._cache / "pdq")
         meta = {"store": self.store.url, "generation": self._generation, "banks": sorted(self._banks),
-                "min_quality": self.options.pdq_quality, "ids": len(self._signals)}
+                "min_quality": self.options.pdq_quality, "ids": len(self._index)}
         (self._cache / "matcher.json").write_text(json.dumps(meta), encoding="utf-8")
 
     def _load_cache(self) -> tuple[PdqIndex | FlatPdqIndex, int] | None:
@@ -340,10 +341,14 @@ class Matcher:
                 continue  # a featureless image matches everything featureless: PDQ's own advice
             hits = self._index.search(value)
             for sid, dist in zip(hits.ids.tolist(), hits.distances.tolist(), strict=True):
-                if sid in self._signals and (sid not in best or dist < best[sid][0]):
+                if sid not in best or dist < best[sid][0]:
                     best[sid] = (int(dist), quality, variant)
+        if not best:
+            return
+        rows = {s.id: s for s in self.store.active_by_id(best)}  # an id withdrawn a moment ago is not here
         for sid, (dist, quality, variant) in sorted(best.items(), key=lambda kv: (kv[1][0], kv[0])):
-            yield _match(self._signals[sid], distance=dist, quality=quality, variant=variant)
+            if sid in rows:
+                yield _match(rows[sid], distance=dist, quality=quality, variant=variant)
 
     def _video(self, frames: Sequence[VpdqFrame]) -> Iterator[SignalMatch]:
         o = self.options
@@ -357,7 +362,7 @@ class Matcher:
     @property
     def size(self) -> dict[str, int]:
         """How many perceptual signals are indexed (exact ones stay in the database)."""
-        return {"pdq": len(self._signals), "vpdq": len(self._vpdq)}
+        return {"pdq": len(self._index), "vpdq": len(self._vpdq)}
 
 
 def _match(s: ActiveSignal, **extra: Any) -> SignalMatch:

@@ -576,6 +576,34 @@ class BankStore:
             for r in conn.execution_options(yield_per=CHUNK).execute(q.order_by(signals.c.id)):
                 yield _active(r)
 
+    def active_values(self, signal_type: SignalType | str, *, bank_names: Iterable[str] = (),
+                      min_quality: int | None = None) -> Iterator[tuple[int, str]]:
+        """(id, value) of every active signal of one type, optionally only in `banks` and at `min_quality` or
+        better (unknown quality passes): what an index is built from, without the cost of provenance.
+        `bank_names` empty means every enabled bank."""
+        kind = SignalType(signal_type)
+        q = (select(signals.c.id, _VALUE).join_from(signals, banks, signals.c.bank_id == banks.c.id)
+             .where(_is_active(), signals.c.signal_type == kind.value))
+        names = sorted(set(bank_names))
+        if names:
+            q = q.where(banks.c.name.in_(names))
+        if min_quality is not None:
+            q = q.where(signals.c.quality.is_(None) | (signals.c.quality >= min_quality))
+        with self._tx(write=False) as conn:
+            for r in conn.execution_options(yield_per=CHUNK).execute(q.order_by(signals.c.id)):
+                yield int(r[0]), r[1]
+
+    def active_by_id(self, ids: Iterable[int]) -> list[ActiveSignal]:
+        """The rows among `ids` that match now, with their provenance: a matcher's index holds only ids, and
+        asks for who added a hash only when the hash matched (keeps 10M hashes in memory small)."""
+        wanted = sorted({int(i) for i in ids})
+        out: list[ActiveSignal] = []
+        with self._tx(write=False) as conn:
+            for k in range(0, len(wanted), 900):  # under SQLite's bound-parameter limit
+                q = _active_query().where(_is_active(), signals.c.id.in_(wanted[k:k + 900]))
+                out.extend(_active(r) for r in conn.execute(q.order_by(signals.c.id)))
+        return out
+
     def lookup_exact(self, signal_type: SignalType | str, value: str) -> list[ActiveSignal]:
         """Every active row holding exactly this value, positive and negative banks alike (by index)."""
         kind, canonical = _signal(signal_type, value)
