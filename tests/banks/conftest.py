@@ -21,3 +21,8 @@ def store(db_path: Path) -> Iterator[Any]:
     s = BankStore.open(db_path)
     yield s
     s.close()
+
+
+# The throwaway Postgres server (session) and an empty schema of it per test (`pg_url`); they skip, or fail under
+# JIEYAO_REQUIRE_POSTGRES=1, where no server can be started. tests/banks is on sys.path (no __init__.py).
+from pg import pg_server, pg_url  # noqa: E402, F401

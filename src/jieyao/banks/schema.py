@@ -114,3 +114,6 @@ event.listen(audit_log, "after_create", DDL(
 event.listen(audit_log, "after_create", DDL(
     "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION jieyao_audit_append_only()").execute_if(dialect="postgresql"))
+event.listen(audit_log, "after_create", DDL(  # TRUNCATE fires no row trigger
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION jieyao_audit_append_only()").execute_if(dialect="postgresql"))

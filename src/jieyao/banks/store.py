@@ -51,6 +51,9 @@ BUSY_TIMEOUT_S = 60.0
 CACHE_KIB = 64 * 1024
 """SQLite page cache per connection: random 64-hex keys touch the whole index, and the default 2 MiB thrashes."""
 LOCK_RETRIES = 8
+SCHEMA_LOCK_KEY = 0x6A69_6579_616F_0001
+"""Postgres advisory lock (per database) held while creating the tables, so processes opening a new store at
+once do not race to CREATE them."""
 MAX_ERRORS_KEPT = 1_000
 MANUAL_SOURCE = "manual"
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -309,6 +312,8 @@ class BankStore:
         if not create:
             raise BankError(f"{self.url} holds no bank store")
         with self._tx(write=True) as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE serialises this already
+                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
             if self._check_schema(conn):  # another process made it meanwhile
                 return
             metadata.create_all(conn)
