@@ -22,9 +22,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import ahocorasick_rs
@@ -39,7 +39,8 @@ _DIGITS = frozenset("0123456789")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(r"[a-z0-9]+")
 _LETTER = re.compile(r"[a-z]")
-_PUA_BASE = 0xF0000  # Supplementary Private Use Area-A: one code point per toneless syllable
+_PUA_BASE = 0xE000  # the BMP Private Use Area (no dense text holds one): one code point per toneless syllable,
+# so a translated listing stays two bytes a char
 _MAX_PINYIN_MIXED = 4  # terms with up to this many Han chars get every Han/letters mix ("换lian", "huan脸")
 _MAX_CHAIZI_VARIANTS = 32
 _MAX_HITS = 2_000
@@ -57,8 +58,12 @@ class Match(NamedTuple):
     weight: float
 
 
-@dataclass(frozen=True)
-class _Compact:
+_new_match = tuple.__new__
+"""`_new_match(Match, (term, start, end, channel, weight))` is `Match(...)` without the Python-level `__new__`
+a NamedTuple has."""
+
+
+class _Compact(NamedTuple):
     """The dense text without its kept spaces, and how to get back to dense indexes."""
 
     text: str
@@ -77,13 +82,26 @@ class _Compact:
 def compact(dense: str) -> _Compact:
     if " " not in dense:
         return _Compact(dense, dense, ())
-    spaces = [m.start() for m in re.finditer(" ", dense)]
-    return _Compact(dense.replace(" ", ""), dense, tuple(s - k for k, s in enumerate(spaces)))
+    # s_k - k for the k-th space is the length of all the text before it, spaces left out
+    parts = dense.split(" ")
+    last = parts.pop()
+    adjusted = tuple(itertools.accumulate(map(len, parts)))
+    parts.append(last)
+    return _Compact("".join(parts), dense, adjusted)
+
+
+def _bmp(text: str) -> bool:
+    """Every char of the text is in the Basic Multilingual Plane (no astral char to look up past 0xFFFF)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text)
 
 
 def _clean(text: str) -> str:
     """ahocorasick_rs cannot take lone surrogates; swap them one for one so offsets hold."""
-    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+    try:
+        text.encode("utf-8")  # fails exactly when there is a lone surrogate, and costs less than a search
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 def latin_edges_ok(dense: str, i: int, j: int, term_text: str) -> bool:
@@ -218,6 +236,12 @@ class Channels:
         entries += [(f[::-1], ("reversed", t)) for t, f in folded.items()
                     if "reversed" in t.channels and f[::-1] != f]
         self.text_automaton = _Automaton(entries)
+        # per pattern of the text automaton, what the hot loop needs of each payload, worked out once
+        self._text_payloads = tuple(
+            tuple((channel, term, folded[term] if term.word else None, (term.canonical, term.group),
+                   term.weight * self.weights.get("surface", 1.0), term.weight * self.weights.get("chaizi", 1.0))
+                  for channel, term in payload)
+            for payload in self.text_automaton.terms)
         self.pattern_counts = Counter(channel for _, (channel, _) in entries)
         self._build_pinyin(folded)
         self.pattern_counts["pinyin"] = len(self.pinyin.patterns)
@@ -227,6 +251,9 @@ class Channels:
                 for abbr in t.initials:
                     initials.setdefault(abbr, []).append(t)
         self.initials = {k: tuple(v) for k, v in initials.items()}
+        spellings = sorted({*self.initials, *(k[:n] + " " + k[n:] for k in self.initials for n in range(1, len(k)))})
+        self._initials_ac = (ahocorasick_rs.AhoCorasick(spellings, matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
+                             if spellings else None)
         self.masks = frozenset(t for t in lexicon.terms if t.masks)
 
     # ------------------------------------------------------------------------------------------- building
@@ -242,6 +269,12 @@ class Channels:
         code = {s: chr(_PUA_BASE + k) for k, s in enumerate(sorted(set(syllables.values())))}
         self._pinyin_of = syllables
         self._pinyin_table = _total({ord(h): code[s] for h, s in syllables.items()})
+        # the same table as a list over the BMP: translate indexes it without hashing (text outside the BMP
+        # takes the dict)
+        self._pinyin_bmp = list(map(chr, range(0x10000)))
+        for han, syllable in syllables.items():
+            if ord(han) < 0x10000:
+                self._pinyin_bmp[ord(han)] = code[syllable]
         entries: list[tuple[str, _Payload]] = []
         for term, text in folded.items():
             if "pinyin" not in term.channels:
@@ -286,33 +319,67 @@ class Channels:
         dense = _clean(norm.dense.text)
         if not dense:
             return []
-        comp = compact(dense)
+        ctext, _, adjusted = compact(dense)
         found: dict[tuple[str, str, int, int], Match] = {}
         spans: list[tuple[int, int]] = []
         fuzzy: list[tuple[str, Term, int, int, int, int]] = []
         chaizi = "chaizi" in norm.signals
-        payloads = self.text_automaton.terms
-        weights = self.weights
-        to_dense = comp.to_dense if comp.adjusted else None
-        for idx, s, e in self.text_automaton.find(comp.text):
-            i, j = to_dense(s, e) if to_dense else (s, e)
-            for channel, term in payloads[idx]:
+        payloads = self._text_payloads
+        for idx, s, e in self.text_automaton.find(ctext):
+            if adjusted:  # compact -> dense, as _Compact.to_dense
+                i = s + bisect_right(adjusted, s)
+                j = e + bisect_right(adjusted, e - 1)
+            else:
+                i, j = s, e
+            for channel, term, word, key, w_surface, w_chaizi in payloads[idx]:
                 if channel != "surface":
                     fuzzy.append((channel, term, s, e, i, j))
                     continue
-                if term.word and not latin_edges_ok(dense, i, j, self.folded[term]):
+                if word is not None and not latin_edges_ok(dense, i, j, word):
                     continue
-                via = "chaizi" if chaizi and self._composed(norm, i, j) else "surface"
-                self._add(found, Match(term, i, j, via, term.weight * weights.get(via, 1.0)))
+                if chaizi and self._composed(norm, i, j):
+                    m = _new_match(Match, (term, i, j, "chaizi", w_chaizi))
+                else:
+                    m = _new_match(Match, (term, i, j, "surface", w_surface))
+                at = (*key, i, j)
+                old = found.get(at)
+                if old is None or m[4] > old[4]:
+                    found[at] = m
                 spans.append((i, j))
-        cover = _Cover(spans)
+        # A fuzzy channel reports a term only where the surface channel found nothing covering the same chars:
+        # 金丹 found as is must not come back as pinyin, and 练模 inside the exact word 预训练模型 is not 脸模.
+        # (What `_Cover.contains` answers, inlined: the surface spans sorted, and the running maximum of ends.)
+        spans.sort()
+        starts = [a for a, _ in spans]
+        reach = list(itertools.accumulate([b for _, b in spans], max))
         pinyin_payloads = self.pinyin.terms
-        for idx, s, e in self.pinyin.find(comp.text.translate(self._pinyin_table)):
-            i, j = to_dense(s, e) if to_dense else (s, e)
-            if not cover.contains(i, j):  # most pinyin matches are the surface ones again
+        hits = self.pinyin.find(ctext.translate(self._pinyin_bmp if ctext.isascii() or _bmp(ctext)
+                                                else self._pinyin_table))
+        for idx, s, e in hits:
+            if adjusted:
+                i = s + bisect_right(adjusted, s)
+                j = e + bisect_right(adjusted, e - 1)
+            else:
+                i, j = s, e
+            k = bisect_right(starts, i)
+            if not (k and reach[k - 1] >= j):  # most pinyin matches are the surface ones again
                 fuzzy.extend(("pinyin", term, s, e, i, j) for _, term in pinyin_payloads[idx])
+        weights = self.weights
         for channel, term, s, e, i, j in fuzzy:
-            self._fuzzy(found, cover, comp.text, dense, channel, term, s, e, i, j)
+            k = bisect_right(starts, i)
+            if k and reach[k - 1] >= j:
+                continue
+            folded = self.folded[term]
+            if channel == "pinyin" and not (self._pinyin_ok(ctext[s:e], folded)
+                                            and self._pinyin_edges_ok(dense, i, j)):
+                continue
+            if term.word and not latin_edges_ok(dense, i, j, folded):
+                continue
+            m = _new_match(Match, (term, i, j, channel, term.weight * weights.get(channel, 1.0)))
+            at = (term.canonical, term.group, i, j)
+            old = found.get(at)
+            if old is None or m[4] > old[4]:
+                found[at] = m
         if self.initials and _LETTER.search(dense):
             self._initials(found, dense)
         return self._unmasked(list(found.values()))
@@ -323,19 +390,6 @@ class Channels:
         old = found.get(key)
         if old is None or m.weight > old.weight:
             found[key] = m
-
-    def _fuzzy(self, found: dict[tuple[str, str, int, int], Match], cover: _Cover, text: str, dense: str,
-               channel: str, term: Term, s: int, e: int, i: int, j: int) -> None:
-        """A fuzzy channel reports a term only where the surface channel found nothing covering the same chars:
-        金丹 found as is must not come back as pinyin, and 练模 inside the exact word 预训练模型 is not 脸模."""
-        if cover.contains(i, j):
-            return
-        folded = self.folded[term]
-        if channel == "pinyin" and not (self._pinyin_ok(text[s:e], folded) and self._pinyin_edges_ok(dense, i, j)):
-            return
-        if term.word and not latin_edges_ok(dense, i, j, folded):
-            return
-        self._add(found, Match(term, i, j, channel, term.weight * self.weights.get(channel, 1.0)))
 
     @staticmethod
     def _pinyin_ok(seen: str, term: str) -> bool:
@@ -375,6 +429,18 @@ class Channels:
 
     def _initials(self, found: dict[tuple[str, str, int, int], Match], dense: str) -> None:
         """Whole Latin tokens of the dense text ("sshl", "hlmx"), and two tokens split by one space ("ai jd")."""
+        # A hit needs an abbreviation written as a whole token, or split in two by one space ("ai jd"): one
+        # automaton pass over those spellings finds out whether the token walk below can find anything.
+        if self._initials_ac is None:
+            return
+        n = len(dense)
+        for _, s, e in self._initials_ac.find_matches_as_indexes(dense, overlapping=True):
+            if (s == 0 or dense[s - 1] not in _LATIN) and (e == n or dense[e] not in _LATIN):
+                self._initials_walk(found, dense)
+                return
+
+    def _initials_walk(self, found: dict[tuple[str, str, int, int], Match], dense: str) -> None:
+        """The token walk of `_initials`, without the automaton that says whether it can find anything."""
         tokens = [(m.start(), m.end(), m.group()) for m in itertools.islice(_TOKEN.finditer(dense), _MAX_HITS)]
         factor = self.weights.get("initials", 1.0)
         table = self.initials
@@ -391,13 +457,19 @@ class Channels:
         in 人脸模型 is an accident of the letters; 金丹 at the end of AI金丹 and 换脸 at the start of 换脸模型 are
         not, and stay)."""
         if len(matches) > 1:
-            inner = _Cover((m.start, m.end) for m in matches)
-            matches = [m for m in matches if not inner.strictly_contains(m.start, m.end)]
-        masks = [(m.start, m.end) for m in matches if m.term in self.masks]
+            # `_Cover.strictly_contains`, inlined: some span starts before i and ends after j
+            ordered = sorted([(m[1], m[2]) for m in matches])
+            starts = [a for a, _ in ordered]
+            reach = list(itertools.accumulate([b for _, b in ordered], max))
+            matches = [m for m in matches if not ((k := bisect_left(starts, m[1])) and reach[k - 1] > m[2])]
+        mask_terms = self.masks
+        if not mask_terms:
+            return matches
+        masks = [(m.start, m.end) for m in matches if m.term in mask_terms]
         if not masks:
             return matches
         cover = _Cover(masks)
-        return [m for m in matches if m.term in self.masks or not cover.overlaps(m.start, m.end)]
+        return [m for m in matches if m.term in mask_terms or not cover.overlaps(m.start, m.end)]
 
     def pinyin_of(self, text: str) -> str:
         """Toneless pinyin of a string (debugging and explanations)."""

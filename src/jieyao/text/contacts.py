@@ -679,7 +679,9 @@ def _contact(view: View, original: str, c: _Cand) -> Contact:
 def _clean(text: str) -> str:
     """Lone surrogates cannot be encoded for the automaton; swap them one for one so offsets hold."""
     text = text[:MAX_CHARS]
-    if _SURROGATES.search(text):
+    try:
+        text.encode("utf-8")  # fails exactly when there is a lone surrogate, and costs less than a search
+    except UnicodeEncodeError:
         text = _SURROGATES.sub("\ufffd", text)
     return text
 

@@ -24,11 +24,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import ahocorasick_rs
+
 from jieyao.model import Decision
 from jieyao.text.channels import Channels, Match
 from jieyao.text.contacts import extract_contacts
 from jieyao.text.lexicon import Lexicon, Pattern, Term, load_lexicon
-from jieyao.text.normalise import DEFAULT_MAX_CHARS, Normalised
+from jieyao.text.normalise import DEFAULT_MAX_CHARS, Normalised, _OffsetSeq
 from jieyao.text.result import SCHEMA_ID, Contact, Hit, ModerationResult, RuleFired
 from jieyao.text.rules import Evidence, Firing, RuleSet, check_groups, load_rules
 
@@ -48,41 +50,52 @@ class _PatternTerm:
 
 
 class _DenseIndex:
-    """Dense indexes <-> original offsets for one listing. `View.span` answers one query with a few bisections;
-    when a listing needs many (dozens of hits, prices and contacts to place in dense coordinates) the offset
-    lists are built once and indexed directly. They are sorted except where an RLO segment was turned around;
-    then spans go through `View.span` and original -> dense goes through an inverse table."""
+    """Dense indexes <-> original offsets for one listing. A span is answered through the listing's offset maps
+    (a few bisections, no list built); original -> dense (contacts and prices placed in dense coordinates)
+    needs the whole offset list, built once on first use. The lists are sorted except where an RLO segment
+    was turned around; then spans go through `View.span` and original -> dense goes through an inverse
+    table."""
 
-    _EAGER = 4  # spans answered one by one before the lists are built
+    __slots__ = ("_inverse", "_len_original", "_n", "_offsets", "_reversed", "_starts", "_view")
 
     def __init__(self, norm: Normalised) -> None:
         self._view = norm.dense
         self._n = len(norm.dense.text)
         self._len_original = len(norm.original)
-        self._reversed = "reversed" in norm.signals or "bidi_override" in norm.signals
+        signals = norm.signals
+        self._reversed = "reversed" in signals or "bidi_override" in signals
+        seq = norm.dense.starts
+        self._offsets = seq._offsets if isinstance(seq, _OffsetSeq) and not self._reversed else None
         self._starts: list[int] | None = None
-        self._ends: list[int] | None = None
         self._inverse: list[int] | None = None
-        self._queries = 0
 
-    def _lists(self) -> tuple[list[int], list[int]]:
-        if self._starts is None or self._ends is None:
-            self._starts, self._ends = list(self._view.starts[:]), list(self._view.ends[:])
-        return self._starts, self._ends
+    def _starts_list(self) -> list[int]:
+        if self._starts is None:
+            if self._offsets is not None:
+                self._starts = self._offsets.lists()[0]
+            else:
+                self._starts = list(self._view.starts[:])
+        return self._starts
 
     def span(self, i: int, j: int) -> tuple[int, int]:
         """Original (start, end) of dense[i:j]."""
-        self._queries += 1
-        if self._reversed or (self._starts is None and self._queries <= self._EAGER):
-            return self._view.span(i, j)
-        starts, ends = self._lists()
-        return starts[i], ends[j - 1]
+        if self._offsets is not None:
+            return self._offsets.span(i, j)
+        return self._view.span(i, j)
 
     def range(self, start: int, end: int) -> tuple[int, int]:
         """Dense [i, j) covering the original [start, end) (at least one char when the view is not empty)."""
         if self._n == 0:
             return 0, 0
-        starts, _ = self._lists()
+        offsets = self._offsets
+        if offsets is not None:
+            i = offsets.first_at_least(start)
+            if i is not None:
+                j = offsets.first_at_least(end)
+                assert j is not None
+                i = min(i, self._n - 1)
+                return i, max(j, i + 1)
+        starts = self._starts_list()
         if self._reversed:
             inv = self._inverse_table(starts)
             cut = min(max(start, 0), len(inv) - 1)
@@ -131,6 +144,11 @@ class Moderator:
                                  p.source))
             for p in self.lexicon.patterns)
         self._requires = tuple(frozenset(p.requires) for p in self.lexicon.patterns)
+        required = sorted(frozenset().union(*self._requires))
+        # one automaton pass tells which of the chars some pattern requires the listing holds (a char the
+        # automaton cannot take, a lone surrogate, sends every listing to frozenset(text) instead)
+        self._required_ac = (ahocorasick_rs.AhoCorasick(required)
+                             if required and not any("\ud800" <= c <= "\udfff" for c in required) else None)
         # groups only terms produce: a rule anchored on them cannot fire on a listing without such a hit
         pattern_groups = {p.group for p in self.lexicon.patterns} | {"contact", "delivery"}
         self._anchors = self.rules.anchors({t.group for t in self.lexicon.terms} - pattern_groups)
@@ -183,42 +201,60 @@ class Moderator:
         index = _DenseIndex(norm)
         matches = self.channels.match(norm)
         # fast path: no term any rule is anchored on, so no rule can fire; prices and the like are context
-        # and are only looked for when there is something for them to be context of
-        quiet = self._anchors is not None and not any(m.term.group in self._anchors for m in matches)
+        # and are only looked for when there is something for them to be context of, and no evidence is built
+        anchors = self._anchors
+        quiet = anchors is not None and anchors.isdisjoint([m[0].group for m in matches])
         if not quiet:
             matches += self._pattern_matches(norm, index)
         matches = _outermost(matches)
         contacts = extract_contacts(norm)
+        span = index._offsets.span if index._offsets is not None else index.span  # the wrapper, unwrapped
+        new_hit = Hit.fast
         span_of: dict[tuple[int, int], tuple[int, int]] = {}
+        spans: list[tuple[Match, tuple[int, int]]] = []
         for m in matches:
             key = (m.start, m.end)
-            if key not in span_of:
-                span_of[key] = index.span(m.start, m.end)
-        spans = [(m, span_of[m.start, m.end]) for m in matches]
+            sp = span_of.get(key)
+            if sp is None:
+                sp = span_of[key] = span(m.start, m.end)
+            spans.append((m, sp))
         if fields:
             spans = [(m, sp) for m, sp in spans if _within_one(sp, fields)]
             contacts = [c for c in contacts if _within_one((c.start, c.end), fields)]
         # a term inside a handle ("dan_yao01", "hl_teach") is the seller's name, not an offer
-        handles = [(c.start, c.end) for c in contacts if c.type in _HANDLE_TYPES]
-        if handles:
-            spans = [(m, sp) for m, sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in handles)]
-        evidence: list[Evidence] = []
-        hits: list[Hit] = []
-        for m, (s, e) in sorted(spans, key=lambda x: (x[1][0], -x[1][1])):
-            hit = Hit(text[s:e], m.term.canonical, m.term.group, m.channel, s, e, m.weight)
-            hits.append(hit)
-            evidence.append(Evidence(m.term.group, m.start, m.end, m.weight, hit))
+        if contacts:
+            handles = [(c.start, c.end) for c in contacts if c.type in _HANDLE_TYPES]
+            if handles:
+                spans = [(m, sp) for m, sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in handles)]
+        if len(spans) > 1:
+            spans.sort(key=_by_span)
+        hits = [new_hit(text[s:e], m.term.canonical, m.term.group, m.channel, s, e, m.weight) for m, (s, e) in spans]
+        if quiet:
+            return self._result(id, norm, hits, contacts, [])
+        evidence = [Evidence(m.term.group, m.start, m.end, m.weight, hit)
+                    for (m, _), hit in zip(spans, hits, strict=True)]
         for c in contacts:
             evidence.extend(_contact_evidence(c, index))
         # evasions the normaliser undid are evidence too: ordinary sellers do not hide words from filters
         evidence.extend(Evidence(f"signal:{s}", 0, 0, 0.5, s) for s in norm.signals)
-        firings = [] if quiet else self.rules.evaluate(evidence)
-        return self._result(id, norm, hits, contacts, firings)
+        return self._result(id, norm, hits, contacts, self.rules.evaluate(evidence))
+
+    def _required_in(self, text: str) -> frozenset[str]:
+        """The chars of the text that some pattern requires (all of the text's chars when no automaton can
+        read it)."""
+        ac = self._required_ac
+        if ac is None:
+            return frozenset(text)
+        try:
+            found = ac.find_matches_as_indexes(text)
+        except UnicodeEncodeError:  # a lone surrogate
+            return frozenset(text)
+        return frozenset(text[s] for _, s, _ in found)
 
     def _pattern_matches(self, norm: Normalised, index: _DenseIndex) -> list[Match]:
         light = norm.light
         text = light.text
-        chars = frozenset(text)
+        chars = self._required_in(text)
         out: list[Match] = []
         for pt, requires in zip(self._patterns, self._requires, strict=True):
             p = pt.pattern
@@ -236,17 +272,23 @@ class Moderator:
 
     def _result(self, id: str | None, norm: Normalised, hits: list[Hit], contacts: Sequence[Contact],
                 firings: list[Firing]) -> ModerationResult:
-        top_rank = max((f.rule.rank for f in firings), default=0)
-        top = [f for f in firings if f.rule.rank == top_rank]
-        decision = top[0].rule.decision if top else Decision.PASS
-        labels = tuple(dict.fromkeys(f.rule.label for f in top if f.rule.label))
-        score = max((f.score for f in top), default=0.0) if top_rank > 0 else 0.0
-        ordered = sorted(firings, key=lambda f: -f.rule.rank)
-        rules = tuple(RuleFired(f.rule.id, f.rule.decision, f.rule.label, _why(f)) for f in ordered)
+        if firings:
+            top_rank = max(f.rule.rank for f in firings)
+            top = [f for f in firings if f.rule.rank == top_rank]
+            decision = top[0].rule.decision
+            labels = tuple(dict.fromkeys(f.rule.label for f in top if f.rule.label))
+            score = max(f.score for f in top) if top_rank > 0 else 0.0
+            ordered = sorted(firings, key=lambda f: -f.rule.rank)
+            rules = tuple(RuleFired(f.rule.id, f.rule.decision, f.rule.label, _why(f)) for f in ordered)
+        else:
+            decision, labels, score, rules = Decision.PASS, (), 0.0, ()
         signals = list(norm.signals)
-        used = {h.channel for h in hits if not h.group.startswith("allow-")}
-        signals += [ch for ch in _CHANNEL_SIGNALS if ch in used and ch not in signals]
-        if any(c.obfuscated for c in contacts) and "contact_obfuscation" not in signals:
+        if hits:
+            used = {h.channel for h in hits if not h.group.startswith("allow-")}
+            used.discard("surface")
+            if used:
+                signals += [ch for ch in _CHANNEL_SIGNALS if ch in used and ch not in signals]
+        if contacts and "contact_obfuscation" not in signals and any(c.obfuscated for c in contacts):
             signals.append("contact_obfuscation")
         extra: dict[str, object] = {}
         if norm.truncated:
@@ -257,6 +299,12 @@ class Moderator:
                                 extra=extra)
 
 
+def _by_span(item: tuple[Match, tuple[int, int]]) -> tuple[int, int]:
+    """Hits in text order, the longer of two that start together first."""
+    s, e = item[1]
+    return s, -e
+
+
 def _outermost(matches: list[Match]) -> list[Match]:
     """Drop a hit inside a longer hit of the same group that weighs at least as much: 网盘秒发 says it all, 网盘
     and 秒发 inside it would only count the same evidence twice (and fill the report). One sweep per group."""
@@ -265,6 +313,8 @@ def _outermost(matches: list[Match]) -> list[Match]:
     by_group: dict[str, list[Match]] = {}
     for m in matches:
         by_group.setdefault(m.term.group, []).append(m)
+    if len(by_group) == len(matches):
+        return matches  # one hit per group: nothing to drop, and the order stays
     out: list[Match] = []
     for group in by_group.values():
         if len(group) == 1:
@@ -288,7 +338,10 @@ def _name(item: object) -> str:
         return f"{item.type} contact {item.value!r}" if item.value else f"{item.type} contact"
     if not isinstance(item, Hit):
         return f"evasion {item}"
-    seen = " ".join("".join(c for c in item.term if unicodedata.category(c)[0] != "C").split())
+    # the term without control and format chars (none in a printable string), spaces collapsed
+    term = item.term if item.term.isprintable() else "".join(
+        c for c in item.term if unicodedata.category(c)[0] != "C")
+    seen = " ".join(term.split())
     if len(seen) > 40:
         seen = seen[:37] + "..."
     if item.channel == "pattern":

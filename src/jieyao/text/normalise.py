@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import string
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -40,6 +40,8 @@ _SEP_OR_SPACE = _SEPARATORS | _SPACES
 # writes 。, so a full stop inside a run of Han is a trick.)
 _PROSE = "".join(sorted(_SPACES)) + ",!?:;()[]{}<>\"'、。《》〈〉「」『』【】〔〕“”‘’…—–·/|"
 _NUMBER_PUNCT = frozenset(".,:")
+_PROSE_MARKS = frozenset(c for c in _PROSE if not c.isspace())  # one of these alone is never noise between CJK
+
 _SPACED_SINGLES = re.compile(r"(?<![a-z0-9])[a-z0-9](?: [a-z0-9](?![a-z0-9]))+")
 _SPACED_SINGLE = re.compile(r" [a-z0-9](?![a-z0-9])")  # a cheap first check (literal prefix) for the above
 _REPEAT = re.compile(r"(.)\1+")  # any run; the few real ones are picked in Python (cheaper than a finer regex)
@@ -122,9 +124,19 @@ class _Offsets:
             # A per-char base (the RLO path) is not monotonic: resolve per char, then take min/max.
             st, en = self.lists()
             return min(st[i:j]), max(en[i:j])
+        if self._lists is not None:
+            return self._lists[0][i], self._lists[1][j - 1]
         a, b = i, j - 1
         for m in self._built if self._built is not None else self.maps():
-            a, b = m.first(a), m.last(b)
+            outs, ins, widths = m._out, m._in, m._width
+            k = bisect_right(outs, a) - 1
+            if not widths[k]:
+                a += ins[k] - outs[k]
+            else:
+                a = ins[k]
+            k = bisect_right(outs, b) - 1
+            w = widths[k]
+            b = ins[k] + w - 1 if w else ins[k] + b - outs[k]
         return self._base_starts[a], self._base_ends[b]
 
     def lists(self) -> tuple[list[int], list[int]]:
@@ -134,6 +146,35 @@ class _Offsets:
                 st, en = m.apply(st, en)
             self._lists = st, en
         return self._lists
+
+    def first_at_least(self, x: int) -> int | None:
+        """The first index i of the view whose char starts at or after original offset x, i.e.
+        `bisect_left(starts, x)`, through the maps without building the lists; None when this is not a plain
+        monotonic chain over the identity (then use `lists`)."""
+        base = self._base_starts
+        if not self._monotonic or not isinstance(base, range) or base.start != 0 or base.step != 1:
+            return None
+        if self._lists is not None:
+            return bisect_left(self._lists[0], x)
+        n_in = len(base)
+        y = min(max(x, 0), n_in)
+        for m in reversed(self._built if self._built is not None else self.maps()):
+            outs, ins, widths = m._out, m._in, m._width
+            last = len(outs) - 1
+            n_out = outs[last] + (1 if widths[last] else n_in - ins[last])
+            # the first output whose first input index is >= y: a segment starting exactly at y, else the one
+            # before if it is a 1:1 stretch still running at y, else the next segment
+            k = bisect_left(ins, y)
+            if k <= last and ins[k] == y:
+                y = outs[k]
+            else:
+                p = k - 1
+                if p >= 0 and not widths[p] and y < ins[p] + ((outs[p + 1] - outs[p]) if p < last else n_in - ins[p]):
+                    y = outs[p] + y - ins[p]
+                else:
+                    y = outs[k] if k <= last else n_out
+            n_in = n_out
+        return y
 
 
 class _OffsetSeq(Sequence[int]):
@@ -174,7 +215,7 @@ class _OffsetSeq(Sequence[int]):
 
 
 def _view(text: str, offsets: _Offsets) -> View:
-    return View(text, _OffsetSeq(offsets, 0), _OffsetSeq(offsets, 1))
+    return _new_view(text, _OffsetSeq(offsets, 0), _OffsetSeq(offsets, 1))
 
 
 def _runs_and_singles(segments: list[tuple[int, int, int]]) -> _IndexMap:
@@ -252,6 +293,17 @@ class Normalised:
     """The text was longer than `max_chars`; only the first `max_chars` code points were read."""
 
 
+_new = object.__new__
+
+
+def _new_view(text: str, starts: Sequence[int], ends: Sequence[int]) -> View:
+    """`View(text, starts, ends)`, built without a frozen dataclass's `object.__setattr__` per field (two per
+    listing)."""
+    view = _new(View)
+    view.__dict__.update(text=text, starts=starts, ends=ends)
+    return view
+
+
 class Normaliser:
     """Builds the fold tables once per process and normalises listings with them; safe to share between
     threads (no state changes after __init__).
@@ -313,11 +365,11 @@ class Normaliser:
                 signals.add("reversed")
         elif not hits:
             light_text, present = tl, set()
-            light = View(light_text, light_offsets._base_starts, light_offsets._base_ends)
+            light = _new_view(light_text, light_offsets._base_starts, light_offsets._base_ends)
         else:
             light_text, present, splice_map = self._splice(tl, hits)
             if splice_map is None:  # one-to-one: offsets are the identity
-                light = View(light_text, light_offsets._base_starts, light_offsets._base_ends)
+                light = _new_view(light_text, light_offsets._base_starts, light_offsets._base_ends)
             else:
                 light_offsets = light_offsets.then(len(light_text), splice_map)
                 light = _view(light_text, light_offsets)
@@ -342,8 +394,11 @@ class Normaliser:
                 signals.add("noise")
                 dense_text, maps = _collapse_repeats(dense_text, self._keep, maps, signals)  # d d d -> ddd -> d
         dense = _view(dense_text, light_offsets.then(len(dense_text), *maps))
-        return Normalised(original=text, dense=dense, light=light,
-                          signals=tuple(sorted(signals, key=_SIGNAL_ORDER.__getitem__)), truncated=truncated)
+        out = _new(Normalised)  # Normalised(...) without a frozen dataclass's object.__setattr__ per field
+        out.__dict__.update(original=text, dense=dense, light=light,
+                            signals=tuple(sorted(signals, key=_SIGNAL_ORDER.__getitem__)) if signals else (),
+                            truncated=truncated)
+        return out
 
     def _add_kind_signals(self, t: str, present: set[str], signals: set[str]) -> None:
         kinds = self._tables.kinds
@@ -474,7 +529,7 @@ def _dense(light: str) -> tuple[str, Callable[[], _IndexMap] | None, bool]:
                     noisy = True
             else:
                 spaces.append(2 * i + 1)  # spaced-out single letters are joined later, see _join_singles
-        elif not noisy and b not in word and (
+        elif not noisy and b not in word and gap not in _PROSE_MARKS and (
                 gap.strip(_PROSE) or ((len(prev) == 1 or len(nxt) == 1) and gap.isspace())):
             noisy = True  # between two CJK chars: inserted symbols, or a char spaced out (换 脸)
     pieces = parts[0::2]
@@ -492,7 +547,9 @@ def _dense(light: str) -> tuple[str, Callable[[], _IndexMap] | None, bool]:
         for k in spaces:
             out_lens[k] = 1
             widths[k] = lens[k]
-        return _IndexMap(list(accumulate(out_lens, initial=0))[:-1], list(accumulate(lens, initial=0))[:-1], widths)
+        lens.pop()  # the last part starts the last segment; where it ends is never needed
+        out_lens.pop()
+        return _IndexMap(list(accumulate(out_lens, initial=0)), list(accumulate(lens, initial=0)), widths)
 
     return text, build, noisy
 
