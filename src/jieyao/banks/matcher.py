@@ -18,14 +18,14 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from jieyao.banks.pdq_index import FlatPdqIndex, PdqIndex, PdqIndexError, load_pdq_index
 from jieyao.banks.store import ActiveSignal, BankKind, BankStore
 from jieyao.hashing.hasher import FileHashes
-from jieyao.hashing.signals import EXACT_TYPES, SignalType, VpdqFrame, parse_vpdq
+from jieyao.hashing.signals import EXACT_TYPES, SignalType, VpdqFrame, normalise_value, parse_vpdq
 from jieyao.hashing.vpdq import vpdq_match
 
 SCHEMA_ID = "jieyao.match/1"
@@ -311,8 +311,6 @@ class Matcher:
 
     def match_signal(self, signal_type: SignalType | str, value: str, quality: int | None = None) -> MatchResult:
         """Match one hash given as text (a victim's submission record, an analyst's lookup)."""
-        from jieyao.hashing.signals import normalise_value
-
         kind = SignalType(signal_type)
         canonical = normalise_value(kind, value)
         self.refresh()
@@ -387,8 +385,6 @@ def _apply_negatives(result: MatchResult, found: Iterable[SignalMatch]) -> Match
 
 
 def _suppressed(m: SignalMatch, by: SignalMatch) -> SignalMatch:
-    from dataclasses import replace
-
     return replace(m, suppressed_by=f"{by.bank}:{by.signal_type.value}:{by.value[:16]}")
 
 

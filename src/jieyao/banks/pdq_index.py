@@ -233,7 +233,25 @@ _FLIPS = [_flip_masks(b) for b in range(MAX_PROBE_BITS + 1)]
 
 # ---- the baseline ---------------------------------------------------------------------------------------------
 
-class FlatPdqIndex:
+class _Lookups:
+    """`search` and `search_many` for both indexes, over each one's `_search`."""
+
+    radius: int
+
+    def _search(self, q: U64, r: int, limit: int | None) -> Hits:
+        raise NotImplementedError
+
+    def search(self, query: HashInput, radius: int | None = None, limit: int | None = None) -> Hits:
+        """Ids within `radius` (default the index's) of one hash, closest first; at most `limit` of them."""
+        return self._search(_one_query(query), _radius(radius, self.radius), limit)
+
+    def search_many(self, queries: HashInput, radius: int | None = None, limit: int | None = None) -> list[Hits]:
+        """One `Hits` per query, in order."""
+        r = _radius(radius, self.radius)
+        return [self._search(q, r, limit) for q in _words(as_hashes(queries))]
+
+
+class FlatPdqIndex(_Lookups):
     """Brute force over every hash: the baseline, and the delta of `PdqIndex`. Same API as `PdqIndex`."""
 
     kind = "flat"
@@ -315,15 +333,6 @@ class FlatPdqIndex:
         words = np.ascontiguousarray(self._cols[:, :self._n].T[keep])
         return self._ids[:self._n][keep], words.view(np.uint8).reshape(-1, HASH_BYTES)
 
-    def search(self, query: HashInput, radius: int | None = None, limit: int | None = None) -> Hits:
-        """Ids within `radius` (default the index's) of one hash, closest first; at most `limit` of them."""
-        return self._search(_one_query(query), _radius(radius, self.radius), limit)
-
-    def search_many(self, queries: HashInput, radius: int | None = None, limit: int | None = None) -> list[Hits]:
-        """One `Hits` per query, in order."""
-        r = _radius(radius, self.radius)
-        return [self._search(q, r, limit) for q in _words(as_hashes(queries))]
-
     def _search(self, q: U64, r: int, limit: int | None) -> Hits:
         rows = _scan_columns(self._cols, self._n, q, r)
         if self._dead is not None and len(rows):
@@ -360,7 +369,7 @@ def _one_query(query: HashInput) -> U64:
 
 # ---- multi-index hashing ------------------------------------------------------------------------------------
 
-class PdqIndex:
+class PdqIndex(_Lookups):
     """Exact multi-index hashing over 16 chunks of 16 bits, plus a scanned delta of recent additions.
 
     Not safe for a write (add, remove, merge, compact, save) concurrent with anything else: callers that share
@@ -503,15 +512,6 @@ class PdqIndex:
         self._set_main(hashes, self._ids[keep], rows, offsets)
 
     # -- lookups --
-
-    def search(self, query: HashInput, radius: int | None = None, limit: int | None = None) -> Hits:
-        """Ids within `radius` (default the index's) of one hash, closest first; at most `limit` of them."""
-        return self._search(_one_query(query), _radius(radius, self.radius), limit)
-
-    def search_many(self, queries: HashInput, radius: int | None = None, limit: int | None = None) -> list[Hits]:
-        """One `Hits` per query, in order."""
-        r = _radius(radius, self.radius)
-        return [self._search(q, r, limit) for q in _words(as_hashes(queries))]
 
     def _search(self, q: U64, r: int, limit: int | None) -> Hits:
         words = _words(self._hashes)
