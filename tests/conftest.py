@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
                           max_examples=int(os.environ.get("JIEYAO_FUZZ_EXAMPLES", "60")),
                           derandomize="JIEYAO_FUZZ_EXAMPLES" not in os.environ)
 settings.load_profile("default")
+
+# tests/support holds helpers several test folders share (the throwaway Postgres server, pg.py).
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 
 @pytest.fixture

@@ -24,5 +24,5 @@ def store(db_path: Path) -> Iterator[Any]:
 
 
 # The throwaway Postgres server (session) and an empty schema of it per test (`pg_url`); they skip, or fail under
-# JIEYAO_REQUIRE_POSTGRES=1, where no server can be started. tests/banks is on sys.path (no __init__.py).
+# JIEYAO_REQUIRE_POSTGRES=1, where no server can be started. tests/support is on sys.path (tests/conftest.py).
 from pg import pg_server, pg_url  # noqa: E402, F401

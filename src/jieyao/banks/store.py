@@ -21,15 +21,14 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select, update
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from jieyao.banks.interop import MAX_SOURCE_CHARS, BadLine, SignalRecord, clean_text, make_record
 from jieyao.banks.schema import (
@@ -44,12 +43,17 @@ from jieyao.banks.schema import (
     withdrawals,
 )
 from jieyao.hashing.signals import SignalType, SignalValueError, normalise_value, parse_signal_type
+from jieyao.sqlengine import (
+    WRITE_OPTION,
+    DatabaseOpenError,
+    db_error,
+    is_locked,
+    open_engine,
+    quiet_rollback,
+)
 
 CHUNK = 5_000
 """Rows per executemany (and per IN (...) lookup) during an import."""
-BUSY_TIMEOUT_S = 60.0
-CACHE_KIB = 64 * 1024
-"""SQLite page cache per connection: random 64-hex keys touch the whole index, and the default 2 MiB thrashes."""
 LOCK_RETRIES = 8
 SCHEMA_LOCK_KEY = 0x6A69_6579_616F_0001
 """Postgres advisory lock (per database) held while creating the tables, so processes opening a new store at
@@ -239,17 +243,6 @@ def _signal(signal_type: SignalType | str, value: str) -> tuple[SignalType, str]
         raise BankError(str(exc)) from None
 
 
-def _db_error(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return (lines[0] if lines else type(orig).__name__)[:300]
-
-
-def _locked(exc: BaseException) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return "locked" in text or "busy" in text
-
-
 class _Write:
     """One write transaction: its connection, generation, time and actor, and the banks it touched."""
 
@@ -287,7 +280,11 @@ class BankStore:
     def open(cls, target: str | Path, *, create: bool = True) -> BankStore:
         """A plain path is a SQLite file (WAL, foreign keys, busy timeout); a URL (`postgresql+psycopg://...`)
         is used as given. `create=False` refuses to make a new database."""
-        engine, url = _engine_for(target, create)
+        try:
+            engine, url = open_engine(target, create=create, what="bank database")
+        except DatabaseOpenError as exc:
+            hint = " (create a bank first: jieyao bank create NAME)" if str(exc).startswith("no ") else ""
+            raise BankError(f"{exc}{hint}") from None
         store = cls(engine, url)
         try:
             store._init_schema(create)
@@ -345,26 +342,26 @@ class BankStore:
             conn: Connection | None = None
             try:
                 conn = self._engine.connect()
-                conn.execution_options(jieyao_write=write)
+                conn.execution_options(**{WRITE_OPTION: write})
                 trans = conn.begin()
                 break
             except (SQLAlchemyError, sqlite3.Error) as exc:
                 if conn is not None:
                     conn.close()
-                if isinstance(exc, OperationalError) and _locked(exc) and attempt < LOCK_RETRIES - 1:
+                if isinstance(exc, OperationalError) and is_locked(exc) and attempt < LOCK_RETRIES - 1:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                raise BankError(f"{self.url}: {_db_error(exc)}") from None
+                raise BankError(f"{self.url}: {db_error(exc)}") from None
         assert conn is not None
         try:
             yield conn
             trans.commit()
         except (SQLAlchemyError, sqlite3.Error) as exc:
-            _quiet_rollback(trans)
-            raise BankError(f"{self.url}: {_db_error(exc)}") from None
+            quiet_rollback(trans)
+            raise BankError(f"{self.url}: {db_error(exc)}") from None
         except BaseException:
-            _quiet_rollback(trans)
+            quiet_rollback(trans)
             raise
         finally:
             conn.close()
@@ -694,64 +691,6 @@ class BankStore:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-
-def _engine_for(target: str | Path, create: bool) -> tuple[Engine, str]:
-    text = str(target)
-    if "://" in text:
-        try:
-            url = make_url(text)
-        except ArgumentError as exc:
-            raise BankError(f"not a database URL: {exc}") from None
-        shown = url.render_as_string(hide_password=True)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not create \
-                and not Path(url.database).is_file():
-            raise BankError(f"no bank database at {url.database}")
-    else:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            raise BankError(f"{path} is a directory, not a bank database file")
-        if not path.parent.is_dir():
-            raise BankError(f"{path.parent} does not exist (the bank database's directory)")
-        if not create and not path.is_file():
-            raise BankError(f"no bank database at {path} (create a bank first: jieyao bank create NAME)")
-        url = URL.create("sqlite", database=str(path.resolve()))
-        shown = str(path)
-    sqlite = url.get_backend_name() == "sqlite"
-    try:
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S} if sqlite else {})
-    except (NoSuchModuleError, ImportError, ArgumentError) as exc:
-        raise BankError(f"cannot use {shown}: {exc} (is its database driver installed?)") from None
-    if sqlite:
-        memory = url.database in (None, "", ":memory:")
-        event.listen(engine, "connect", lambda dbapi, _rec: _sqlite_connect(dbapi, memory))
-        event.listen(engine, "begin", _sqlite_begin)
-    return engine, shown
-
-
-def _sqlite_connect(dbapi: Any, memory: bool) -> None:
-    dbapi.isolation_level = None  # transactions are begun by _sqlite_begin, not by the driver
-    cur = dbapi.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA foreign_keys = ON")
-        if not memory:
-            cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across crashes, not power loss
-        cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    finally:
-        cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # IMMEDIATE takes the write lock up front: a deferred reader that later writes could fail with
-    # SQLITE_BUSY at once (no waiting) when another writer committed in between.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("jieyao_write") else "BEGIN")
-
-
-def _quiet_rollback(trans: Any) -> None:
-    with suppress(SQLAlchemyError, sqlite3.Error):
-        trans.rollback()
-
 
 def _bank_row(conn: Connection, name: str) -> Any:
     row = conn.execute(select(banks).where(banks.c.name == name)).first()
