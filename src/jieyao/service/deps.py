@@ -1,0 +1,63 @@
+"""What every endpoint needs: the process's context, the caller (by API key, with its role checked and its
+rate limited), and a way to run engine work in a thread under the request timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import Request
+
+from jieyao.service.auth import Principal, Role
+from jieyao.service.context import ServiceContext
+from jieyao.service.errors import ApiError
+
+T = TypeVar("T")
+KEY_HEADER = "x-api-key"
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def key_from_headers(request: Request) -> str | None:
+    key = request.headers.get(KEY_HEADER)
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authorise(ctx: ServiceContext, key: str | None, role: Role) -> Principal:
+    """Verify the key, check the role, charge the rate limit; raises 401 / 403 / 429."""
+    principal = ctx.keys.verify(key)
+    if principal.role < role:
+        raise ApiError(403, "forbidden", f"this needs the {role.name} role; key {principal.name!r} is a "
+                                         f"{principal.role.name}")
+    ctx.limiter.check(principal)
+    return principal
+
+
+def require(role: Role) -> Callable[[Request], Principal]:
+    """A FastAPI dependency: the calling Principal, who holds at least `role`."""
+
+    def dependency(request: Request) -> Principal:
+        principal = authorise(get_ctx(request), key_from_headers(request), role)
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{role.name}"
+    return dependency
+
+
+async def run_bounded(ctx: ServiceContext, fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking engine work in a worker thread; past `request_timeout_s` the request answers 504 (the scan
+    itself stops at its own ScanLimits time budget)."""
+    try:
+        with anyio.fail_after(ctx.cfg.request_timeout_s):
+            return await anyio.to_thread.run_sync(lambda: fn(*args), abandon_on_cancel=True)
+    except TimeoutError:
+        raise ApiError(504, "timeout", f"the request took longer than {ctx.cfg.request_timeout_s:g} s") from None
