@@ -175,9 +175,9 @@ def create_app(config: ServiceConfig | None = None, *, background: bool = True,
     app.state.ctx = ctx
     install_error_handlers(app)
     from jieyao.service import cases, console, jobs
-    from jieyao.service.api import banks, health, keys, moderate, scan
+    from jieyao.service.api import audit, banks, health, keys, moderate, scan
 
-    for module in (health, scan, moderate, banks, keys, jobs, cases):
+    for module in (health, scan, moderate, banks, keys, jobs, cases, audit):
         app.include_router(module.router)
     if ctx.cfg.console:
         console.mount(app)
