@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from jieyao import __version__, bank_cli, hash_cli, match_cli, moderate_cli
+from jieyao import __version__, bank_cli, hash_cli, match_cli, moderate_cli, serve_cli
 from jieyao.limits import ScanLimits
 from jieyao.model import ScanReport
 from jieyao.registry import RecogniserConfig, build_recognisers, get_reporter, reporter_names
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     hash_cli.add_parser(sub)
     bank_cli.add_parser(sub)
     match_cli.add_parser(sub)
+    serve_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="build a small corpus of structural imitations and scan it")
     demo.add_argument("--dir", default="demo-corpus", help="where to build the corpus (default ./demo-corpus)")
@@ -293,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bank_cli.run(args, _output)
         if args.command == "match":
             return match_cli.run(args, _output)
+        if args.command == "serve":
+            return serve_cli.run_serve(args)
+        if args.command == "keys":
+            return serve_cli.run_keys(args)
     except BrokenPipeError:  # `jieyao ... | head`: the reader left before the report was whole
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR

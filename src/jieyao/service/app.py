@@ -46,7 +46,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limit = self.ctx.cfg.max_upload_bytes if path.startswith(UPLOAD_PATHS) else self.ctx.cfg.max_body_bytes
+        uploads = path.startswith(UPLOAD_PATHS) or (path.startswith("/v1/banks/") and path.endswith("/import"))
+        limit = self.ctx.cfg.max_upload_bytes if uploads else self.ctx.cfg.max_body_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -184,6 +185,18 @@ def create_app(config: ServiceConfig | None = None, *, background: bool = True,
     app.add_middleware(BodyLimit, ctx=ctx)
     app.add_middleware(RequestMetrics, ctx=ctx)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's factory for `jieyao serve --workers N`: the settings travel in JIEYAO_SERVICE_CONFIG_JSON."""
+    import json
+    import os
+
+    from jieyao.service.config import load_config
+
+    settings = json.loads(os.environ.get("JIEYAO_SERVICE_CONFIG_JSON", "{}"))
+    path = settings.pop("config", None)
+    return create_app(load_config(path, **settings))
 
 
 def openapi_document(config: ServiceConfig | None = None) -> dict[str, Any]:

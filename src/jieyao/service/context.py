@@ -18,6 +18,7 @@ from jieyao.service.auth import KeyVerifier, RateLimiter, Role, count_keys, crea
 from jieyao.service.config import ServiceConfig
 from jieyao.service.db import SchemaError, ServiceDB, StoreUnavailable
 from jieyao.service.engines import Engines
+from jieyao.service.errors import ApiError
 from jieyao.service.metrics import Metrics
 from jieyao.service.schema import cases, jobs, webhook_deliveries
 
@@ -67,7 +68,10 @@ class ServiceContext:
                                   "cannot migrate it")
             log.warning("%s: serving reads only; every write answers 503", self.read_only)
         if self.read_only is None and count_keys(self.db) == 0:
-            self.bootstrap_key, _ = create_key(self.db, "admin", Role.admin, actor=SYSTEM_ACTOR)
+            try:
+                self.bootstrap_key, _ = create_key(self.db, "admin", Role.admin, actor=SYSTEM_ACTOR)
+            except ApiError:  # another worker process made it a moment ago
+                self.bootstrap_key = None
         self._engines = Engines(self.cfg)
         self.metrics.watch(self.queue_depths)
         if self.background and self.read_only is None:

@@ -1,7 +1,93 @@
-"""(being written)"""
+"""`POST /v1/moderate`: one listing or a batch, through the same engine, lexicon and rules as `jieyao
+moderate`; answers its JSON (decision, labels, score, hits and contacts with offsets into the original text,
+rules fired, evasions). Flagged listings open review cases when configured."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, model_validator
+
+from jieyao.service.auth import Principal, Role
+from jieyao.service.cases import CaseSubject, maybe_open_case
+from jieyao.service.context import ServiceContext
+from jieyao.service.deps import get_ctx, require, run_bounded
+from jieyao.service.errors import bad_request
+from jieyao.text.engine import FIELD_SEPARATOR
+from jieyao.text.result import ModerationResult
+
+router = APIRouter(tags=["moderate"])
+Submitter = Annotated[Principal, Depends(require(Role.submitter))]
+MAX_FIELDS = 20
+
+
+class Listing(BaseModel):
+    """`text`, or named fields (`title`, `description`, or any in `fields`): fields are moderated together
+    and offsets point into them joined with a blank line, as `Moderator.moderate_listing` does."""
+
+    id: str | None = Field(None, max_length=200)
+    text: str | None = None
+    title: str | None = None
+    description: str | None = None
+    fields: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _has_text(self) -> Listing:
+        if self.text is None and self.title is None and self.description is None and not self.fields:
+            raise ValueError("a listing needs text, title, description or fields")
+        if self.fields is not None and len(self.fields) > MAX_FIELDS:
+            raise ValueError(f"at most {MAX_FIELDS} fields")
+        return self
+
+    def named_fields(self) -> dict[str, str] | None:
+        named = {k: v for k, v in (("title", self.title), ("description", self.description)) if v is not None}
+        named.update(self.fields or {})
+        if self.text is not None and named:
+            named = {"text": self.text, **named}
+        return named or None
+
+
+class Batch(BaseModel):
+    listings: list[Listing]
+
+
+def _moderate_one(ctx: ServiceContext, listing: Listing) -> tuple[ModerationResult, str]:
+    moderator = ctx.engines.moderator
+    fields = listing.named_fields()
+    if fields is None:
+        text = listing.text or ""
+        return moderator.moderate(text, id=listing.id), text
+    return moderator.moderate_listing(fields, id=listing.id), FIELD_SEPARATOR.join(fields.values())
+
+
+def moderate_and_queue(ctx: ServiceContext, who: Principal, listings: list[Listing]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    versions = ctx.engines.moderation_versions()
+    for listing in listings:
+        result, text = _moderate_one(ctx, listing)
+        body = result.to_dict()
+        ctx.metrics.observe_findings("moderate", result.decision.value,
+                                     [(r.id, r.decision.value) for r in result.rules])
+        case_id = None
+        if result.decision.value != "pass":
+            name = listing.id or text[:60]
+            case_id = maybe_open_case(ctx, subject=CaseSubject("listing", name, {"id": listing.id, "text": text}),
+                                      verdict=result.decision, score=result.score, result=body,
+                                      versions=versions, source="moderate", actor=who.actor)
+        body["case_id"] = case_id
+        out.append(body)
+    return out
+
+
+@router.post("/v1/moderate", summary="Moderate one listing ({id, text} or fields) or a batch ({listings: [...]})")
+async def moderate(body: Listing | Batch, request: Request, who: Submitter) -> dict[str, Any]:
+    ctx = get_ctx(request)
+    listings = body.listings if isinstance(body, Batch) else [body]
+    if len(listings) > ctx.cfg.max_batch:
+        raise bad_request(f"at most {ctx.cfg.max_batch} listings per request (got {len(listings)})")
+    results = await run_bounded(ctx, moderate_and_queue, ctx, who, listings)
+    if isinstance(body, Listing):
+        return {"schema": "jieyao.moderation/1", **results[0]}
+    counts = {d: sum(1 for r in results if r["decision"] == d) for d in ("block", "review", "pass")}
+    return {"schema": "jieyao.moderation/1", "results": results, "summary": counts}
