@@ -36,9 +36,10 @@ def open_engine(target: str | Path, *, create: bool, what: str = "database",
         except ArgumentError as exc:
             raise DatabaseOpenError(f"not a database URL: {exc}") from None
         shown = url.render_as_string(hide_password=True)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not create \
-                and not Path(url.database).is_file():
-            raise DatabaseOpenError(f"no {what} at {url.database}")
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not create:
+            file = url.database.removeprefix("file:") if url.query.get("uri") == "true" else url.database
+            if not Path(file).is_file():
+                raise DatabaseOpenError(f"no {what} at {file}")
     else:
         path = Path(text).expanduser()
         if path.is_dir():

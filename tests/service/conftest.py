@@ -60,11 +60,12 @@ def make_service(tmp_path: Path) -> Iterator[ServiceFactory]:
         started.append(client)
         ctx = client.app.state.ctx  # type: ignore[attr-defined]
         keys = {"admin": ctx.bootstrap_key} if ctx.bootstrap_key else {}
-        for role in (Role.submitter, Role.reviewer):
-            name = f"{role.name}{len(started)}"
-            keys[role.name], _ = create_key(ctx.db, name, role, actor="test")
-        if "admin" not in keys:
-            keys["admin"], _ = create_key(ctx.db, f"admin{len(started)}", Role.admin, actor="test")
+        if ctx.read_only is None:  # a read-only database gets no keys: the test brings its own
+            for role in (Role.submitter, Role.reviewer):
+                name = f"{role.name}{len(started)}"
+                keys[role.name], _ = create_key(ctx.db, name, role, actor="test")
+            if "admin" not in keys:
+                keys["admin"], _ = create_key(ctx.db, f"admin{len(started)}", Role.admin, actor="test")
         return Service(client, keys, cfg)
 
     yield make

@@ -180,13 +180,22 @@ class ServiceDB:
         return None
 
     def writable(self) -> str | None:
-        """None when a write transaction can be opened (a SQLite file that is read-only says so here)."""
-        if self.dialect == "sqlite":
-            path = self.engine.url.database
-            if path and path != ":memory:":
-                import os
-
-                there = os.path.exists(path)
-                if not os.access(path if there else os.path.dirname(path) or ".", os.W_OK):
-                    return f"the service database {'file' if there else 'folder'} is read-only: {path}"
+        """None when the database takes writes, else why not. A real probe (a header write rolled back), so a
+        0444 file, a read-only mount, `mode=ro` and a Postgres standby are all caught, root or not."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin() as trans:
+                    if self.dialect == "sqlite":
+                        version = conn.exec_driver_sql("PRAGMA user_version").scalar() or 0
+                        conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+                    elif self.dialect == "postgresql" and \
+                            conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "on":
+                        trans.rollback()
+                        return f"the service database is read-only (a standby?): {self.url}"
+                    trans.rollback()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            if is_read_only(exc):
+                return f"the service database is read-only: {self.url} ({db_error(exc)})"
+            raise self._unavailable(exc) from None
         return None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 from jieyao.service.auth import Principal, Role
 from jieyao.service.cases import CaseSubject, maybe_open_case
 from jieyao.service.context import ServiceContext
+from jieyao.service.db import StoreUnavailable
 from jieyao.service.deps import get_ctx, require, run_bounded
 from jieyao.service.errors import bad_request
 from jieyao.text.engine import FIELD_SEPARATOR
@@ -72,9 +73,12 @@ def moderate_and_queue(ctx: ServiceContext, who: Principal, listings: list[Listi
         case_id = None
         if result.decision.value != "pass":
             name = listing.id or text[:60]
-            case_id = maybe_open_case(ctx, subject=CaseSubject("listing", name, {"id": listing.id, "text": text}),
-                                      verdict=result.decision, score=result.score, result=body,
-                                      versions=versions, source="moderate", actor=who.actor)
+            try:
+                case_id = maybe_open_case(ctx, subject=CaseSubject("listing", name, {"id": listing.id, "text": text}),
+                                          verdict=result.decision, score=result.score, result=dict(body),
+                                          versions=versions, source="moderate", actor=who.actor)
+            except StoreUnavailable as exc:  # the verdict still stands; the caller is told the case is missing
+                body["case_error"] = str(exc)
         body["case_id"] = case_id
         out.append(body)
     return out

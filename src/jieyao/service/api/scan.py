@@ -15,6 +15,7 @@ from jieyao.service.api.uploads import Upload, clean_name, receive_upload
 from jieyao.service.auth import Principal, Role
 from jieyao.service.cases import CaseSubject, maybe_open_case
 from jieyao.service.context import ServiceContext
+from jieyao.service.db import StoreUnavailable
 from jieyao.service.deps import get_ctx, require, run_bounded
 from jieyao.service.errors import bad_request
 from jieyao.service.roots import resolve_under_roots
@@ -66,16 +67,22 @@ async def verdict_response(ctx: ServiceContext, who: Principal, result: TargetRe
     ctx.metrics.observe_findings("scan", result.decision.value,
                                  [(f.rule, f.decision.value) for f in result.findings])
     case_id = None
+    case_error: str | None = None
     if result.decision is not Decision.PASS:
         if file_path is not None and result.decision.value in ctx.cfg.cases_on:
             pdq = await run_bounded(ctx, pdq_of, file_path)
             if pdq:
                 identity = {**identity, "pdq": pdq}
-        case_id = await run_bounded(ctx, lambda: maybe_open_case(
-            ctx, subject=CaseSubject("file", identity["name"], identity), verdict=result.decision,
-            score=score_of(result), result=result.to_dict(), versions=ctx.engines.scan_versions(),
-            source=source, actor=who.actor))
+        try:
+            case_id = await run_bounded(ctx, lambda: maybe_open_case(
+                ctx, subject=CaseSubject("file", identity["name"], identity), verdict=result.decision,
+                score=score_of(result), result=result.to_dict(), versions=ctx.engines.scan_versions(),
+                source=source, actor=who.actor))
+        except StoreUnavailable as exc:  # the verdict still stands; the caller is told the case is missing
+            case_error = str(exc)
     body["service"] = {"target": identity, "case_id": case_id, "versions": ctx.engines.scan_versions()}
+    if case_error:
+        body["service"]["case_error"] = case_error
     return body
 
 
