@@ -172,3 +172,13 @@ def test_openapi_and_metrics(service):
     assert 'jieyao_verdicts_total{decision="block",engine="moderate"}' in text
     assert "jieyao_cases_open" in text
     assert 'jieyao_request_seconds_bucket{le="0.005",route="/v1/moderate"}' in text
+
+
+def test_docs_page_is_self_contained_and_openapi_says_how_to_authenticate(service):
+    page = service.client.get("/docs")
+    assert page.status_code == 200 and "/v1/moderate" in page.text
+    assert "<script" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere
+    doc = service.client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    assert "401" in doc["paths"]["/v1/scan"]["post"]["responses"]

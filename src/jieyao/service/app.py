@@ -151,6 +151,50 @@ def install_error_handlers(app: FastAPI) -> None:
                                     headers=dict(exc.headers or {})))
 
 
+ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}}
+COMMON_ERRORS = {"400": "Malformed request", "401": "No key, or an unknown or revoked one",
+                 "403": "The key's role is not enough", "413": "Body over the limit", "429": "Rate limit (Retry-After)",
+                 "503": "Database unavailable or read-only", "504": "Took longer than request_timeout_s"}
+PUBLIC = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+
+
+def install_reference(app: FastAPI) -> None:
+    """The OpenAPI document says how to authenticate (an API key header, or a bearer token) and which routes
+    need none; `/docs` renders it without any script from elsewhere."""
+    from fastapi.responses import HTMLResponse
+
+    from jieyao.service import reference
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"}}
+            doc["security"] = [{"apiKey": []}, {"bearer": []}]
+            doc["components"].setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for path, item in doc.get("paths", {}).items():
+                for op in item.values():
+                    if path in PUBLIC:
+                        op["security"] = []
+                        continue
+                    for code, why in COMMON_ERRORS.items():
+                        op.setdefault("responses", {}).setdefault(code, {"description": why, **ref})
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(reference.render(app.openapi()))
+
+
 def create_app(config: ServiceConfig | None = None, *, background: bool = True,
                context: ServiceContext | None = None) -> FastAPI:
     """The app for `config`; the database is migrated and the engines are built when it starts (lifespan),
@@ -169,12 +213,13 @@ def create_app(config: ServiceConfig | None = None, *, background: bool = True,
         finally:
             ctx.stop()
 
-    app = FastAPI(title="jieyao", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="jieyao", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Recognise the deepfake face-swap supply chain: scan files, moderate listings, match "
                               "hash banks, review cases. Every endpoint but the health checks needs an API key "
                               "(X-API-Key or Authorization: Bearer).")
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_reference(app)
     from jieyao.service import cases, console, jobs
     from jieyao.service.api import audit, banks, health, keys, moderate, scan
 

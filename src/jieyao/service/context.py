@@ -40,7 +40,8 @@ class ServiceContext:
         self.bootstrap_key: str | None = None
         """The admin key made at first start (no keys yet); shown once by `jieyao serve`."""
         self.started = time.time()
-        self.tmp_dir = tempfile.mkdtemp(prefix="jieyao-service-", dir=cfg.temp_dir)  # 0700
+        self.tmp_dir = ""
+        """A private (0700) folder for uploads, made by start() and removed by stop()."""
         from jieyao.service.jobs import JobRunner
         from jieyao.service.webhooks import WebhookDispatcher
 
@@ -58,6 +59,7 @@ class ServiceContext:
         return self._engines is not None
 
     def start(self) -> None:
+        self.tmp_dir = tempfile.mkdtemp(prefix="jieyao-service-", dir=self.cfg.temp_dir)
         self.read_only = self.db.writable()
         if self.read_only is None:
             self.db.upgrade()
@@ -85,7 +87,8 @@ class ServiceContext:
             self._engines.close()
             self._engines = None
         self.db.close()
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        if self.tmp_dir:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def check_writable(self) -> None:
         if self.read_only is not None:
