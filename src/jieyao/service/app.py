@@ -144,6 +144,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json_error(ApiError(400 if malformed else 422, "bad_request" if malformed else "invalid", message,
                                     problems))
 
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _json_error(ApiError(500, "internal", f"internal error ({type(exc).__name__}); it was logged"))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}

@@ -40,6 +40,7 @@ class ServiceContext:
         self.bootstrap_key: str | None = None
         """The admin key made at first start (no keys yet); shown once by `jieyao serve`."""
         self.started = time.time()
+        self._starts = 0
         self.tmp_dir = ""
         """A private (0700) folder for uploads, made by start() and removed by stop()."""
         from jieyao.service.jobs import JobRunner
@@ -59,6 +60,17 @@ class ServiceContext:
         return self._engines is not None
 
     def start(self) -> None:
+        """Counted: a second lifespan over the same app (two test clients) shares the first one's start."""
+        self._starts += 1
+        if self._starts == 1:
+            self._start()
+
+    def stop(self) -> None:
+        self._starts = max(0, self._starts - 1)
+        if self._starts == 0:
+            self._stop()
+
+    def _start(self) -> None:
         self.tmp_dir = tempfile.mkdtemp(prefix="jieyao-service-", dir=self.cfg.temp_dir)
         self.read_only = self.db.writable()
         if self.read_only is None:
@@ -80,7 +92,7 @@ class ServiceContext:
             self.jobs.start()
             self.webhooks.start()
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         self.jobs.stop()
         self.webhooks.stop()
         if self._engines is not None:
