@@ -97,7 +97,9 @@ cases = Table(
     Column("reason", Text, nullable=True),
     Column("actions", JSON, nullable=True),  # what the decision did (bank additions, webhooks queued)
     Column("version", Integer, nullable=False, default=1),  # bumped by every change: optimistic concurrency
+    Column("fingerprint", String(64), nullable=True),  # SHA-256 of the subject (dedupe of open cases)
     Index("ix_svc_cases_queue", "status", "severity", "created"),
+    Index("ix_svc_cases_fingerprint", "fingerprint"),
 )
 
 audit = Table(

@@ -40,7 +40,7 @@ def _filters(subject_type: str | None, subject_id: str | None, action: str | Non
 
 @router.get("", summary="Audit entries, oldest first; page with next_after")
 def list_entries(request: Request, _who: Reviewer,
-                 after: Annotated[int, Query(ge=0, description="the last id seen (exclusive)")] = 0,
+                 after: Annotated[int, Query(ge=0, le=2**63 - 1, description="the last id seen (exclusive)")] = 0,
                  limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
                  subject_type: SubjectType = None, subject_id: SubjectId = None, action: Action = None,
                  actor: Actor = None) -> dict[str, Any]:

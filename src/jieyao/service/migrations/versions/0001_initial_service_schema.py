@@ -67,9 +67,11 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('actions', sa.JSON(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_svc_cases'))
     )
     with op.batch_alter_table('svc_cases', schema=None) as batch_op:
+        batch_op.create_index('ix_svc_cases_fingerprint', ['fingerprint'], unique=False)
         batch_op.create_index('ix_svc_cases_queue', ['status', 'severity', 'created'], unique=False)
 
     op.create_table('svc_jobs',
@@ -144,6 +146,7 @@ def downgrade() -> None:
     op.drop_table('svc_jobs')
     with op.batch_alter_table('svc_cases', schema=None) as batch_op:
         batch_op.drop_index('ix_svc_cases_queue')
+        batch_op.drop_index('ix_svc_cases_fingerprint')
 
     op.drop_table('svc_cases')
     with op.batch_alter_table('svc_audit', schema=None) as batch_op:
