@@ -115,14 +115,19 @@ def list_cases(ctx: ServiceContext, *, status: str | None = "open", kind: str | 
 # --- opening -------------------------------------------------------------------------------------------------
 
 def fingerprint(subject: CaseSubject) -> str | None:
-    """What makes two cases about the same thing: a file's SHA-256; a listing's id and exact text. None
-    (never deduplicated) for a file without a SHA-256."""
+    """What makes two cases about the same thing: a file's SHA-256; a server-side folder's (or member's)
+    path when there is no SHA-256 (a resumed job must not open its folder case twice); a listing's id and
+    exact text. None (never deduplicated) for an upload without either."""
     ident = subject.identity
     if subject.kind == "file":
         sha = ident.get("sha256")
-        if not isinstance(sha, str) or not sha:
+        path = ident.get("path")
+        if isinstance(sha, str) and sha:
+            key = "file\0" + sha.lower()
+        elif isinstance(path, str) and path:
+            key = "path\0" + path
+        else:
             return None
-        key = "file\0" + sha.lower()
     else:
         key = f"listing\0{ident.get('id')}\0{ident.get('text')}"
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
