@@ -81,6 +81,14 @@ class Finding:
             out["facts"] = {str(k): _json_safe(v) for k, v in self.facts.items()}
         return out
 
+    @classmethod
+    def from_dict(cls, f: dict[str, Any]) -> Finding:
+        """Back from `to_dict()` (stored results fed to a folder rollup in another process)."""
+        return cls(rule=str(f["rule"]), category=Category(f["category"]), decision=Decision(f["decision"]),
+                   evidence=tuple(str(e) for e in f.get("evidence", ())), confidence=float(f.get("confidence", 1.0)),
+                   family=f.get("family"), member=f.get("member"), sha256=f.get("sha256"),
+                   facts=dict(f.get("facts") or {}))
+
 
 def _json_safe(value: Any, depth: int = 0) -> Any:
     """Facts come from scanned files: a NaN or infinity read from one must not make the report invalid JSON."""
@@ -131,6 +139,15 @@ class TargetResult:
             "seconds": round(self.seconds, 6),
             "findings": [f.to_dict() for f in self.findings],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TargetResult:
+        """Back from `to_dict()` (the decision is recomputed from the findings, as always)."""
+        return cls(path=str(data["path"]), findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+                   error=data.get("error"), skipped=data.get("skipped"), format=data.get("format"),
+                   size=data.get("size"), sha256=data.get("sha256"), members=int(data.get("members", 0)),
+                   bytes_read=int(data.get("bytes_read", 0)), bytes_extracted=int(data.get("bytes_extracted", 0)),
+                   seconds=float(data.get("seconds", 0.0)))
 
 
 @dataclass

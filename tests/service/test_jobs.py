@@ -24,7 +24,7 @@ from jieyao.scan import scan_paths
 from jieyao.service import audit
 from jieyao.service import jobs as jobs_mod
 from jieyao.service.db import ServiceDB, StoreUnavailable, now
-from jieyao.service.jobs import JobRunner, owner_dead, result_from_dict
+from jieyao.service.jobs import JobRunner, owner_dead
 from jieyao.service.schema import job_results, jobs
 
 FACES = 7
@@ -540,4 +540,4 @@ def test_a_path_taken_out_of_the_roots_is_not_scanned(make_service: Any, batch: 
 
 def test_result_from_dict_round_trips(batch: Path) -> None:
     for t in expected(batch):
-        assert result_from_dict(t.to_dict()).to_dict() == t.to_dict()
+        assert TargetResult.from_dict(t.to_dict()).to_dict() == t.to_dict()

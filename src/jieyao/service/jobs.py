@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
 from jieyao.hashing.files import FileHashError, digest_file
 from jieyao.intake.walk import WalkItem, iter_targets
-from jieyao.model import Category, Decision, Finding, TargetResult
+from jieyao.model import Decision, TargetResult
 from jieyao.recognise.base import DIRECTORY
 from jieyao.rollup import FolderRollup
 from jieyao.service import audit
@@ -511,7 +511,7 @@ class JobRunner:
         if not isinstance(data, dict):
             return None
         try:
-            return result_from_dict(data)
+            return TargetResult.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # unreadable: scan it again (only for the rollup; the stored row stays)
 
@@ -649,17 +649,3 @@ def _file_identity(path: str, max_bytes: int) -> dict[str, Any]:
     except FileHashError:
         return {}
     return {"sha256": d.sha256, "md5": d.md5, "size": d.size}
-
-
-def result_from_dict(data: dict[str, Any]) -> TargetResult:
-    """A TargetResult back from its `to_dict()` (a resumed job feeds stored results to the folder rollup)."""
-    findings = [Finding(rule=str(f["rule"]), category=Category(f["category"]), decision=Decision(f["decision"]),
-                        evidence=tuple(str(e) for e in f.get("evidence", ())),
-                        confidence=float(f.get("confidence", 1.0)), family=f.get("family"), member=f.get("member"),
-                        sha256=f.get("sha256"), facts=dict(f.get("facts") or {}))
-                for f in data.get("findings", [])]
-    return TargetResult(path=str(data["path"]), findings=findings, error=data.get("error"),
-                        skipped=data.get("skipped"), format=data.get("format"), size=data.get("size"),
-                        sha256=data.get("sha256"), members=int(data.get("members", 0)),
-                        bytes_read=int(data.get("bytes_read", 0)), bytes_extracted=int(data.get("bytes_extracted", 0)),
-                        seconds=float(data.get("seconds", 0.0)))
