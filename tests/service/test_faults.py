@@ -61,7 +61,8 @@ def test_rate_limit_per_key(make_service):
 
 def test_request_timeout_answers_504(make_service):
     s = make_service(request_timeout_s=0.000001)
-    r = s.post("/v1/moderate", json={"text": "出售AI金丹"}, role="submitter")
+    # a batch runs in a worker thread under the timeout (one short listing is answered inline, in < 1 ms)
+    r = s.post("/v1/moderate", json={"listings": [{"text": "出售AI金丹"}, {"text": "x"}]}, role="submitter")
     assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
 
 

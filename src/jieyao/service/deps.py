@@ -3,13 +3,13 @@ rate limited), and a way to run engine work in a thread under the request timeou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 from fastapi import Request
 
-from jieyao.service.auth import Principal, Role
+from jieyao.service.auth import MISS, Principal, Role
 from jieyao.service.context import ServiceContext
 from jieyao.service.errors import ApiError
 
@@ -33,7 +33,10 @@ def key_from_headers(request: Request) -> str | None:
 
 def authorise(ctx: ServiceContext, key: str | None, role: Role) -> Principal:
     """Verify the key, check the role, charge the rate limit; raises 401 / 403 / 429."""
-    principal = ctx.keys.verify(key)
+    return permit(ctx, ctx.keys.verify(key), role)
+
+
+def permit(ctx: ServiceContext, principal: Principal, role: Role) -> Principal:
     if principal.role < role:
         raise ApiError(403, "forbidden", f"this needs the {role.name} role; key {principal.name!r} is a "
                                          f"{principal.role.name}")
@@ -41,13 +44,21 @@ def authorise(ctx: ServiceContext, key: str | None, role: Role) -> Principal:
     return principal
 
 
-def require(role: Role) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: the calling Principal, who holds at least `role`."""
+def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the calling Principal, who holds at least `role`. Async, and answered from the
+    key cache on the event loop: a sync dependency would cost every request a thread hop (measured: 0.15 to
+    0.4 ms of the ~1 ms the service adds); only a cache miss reads the database, in a thread."""
 
-    def dependency(request: Request) -> Principal:
-        principal = authorise(get_ctx(request), key_from_headers(request), role)
-        request.state.principal = principal
-        return principal
+    async def dependency(request: Request) -> Principal:
+        ctx = get_ctx(request)
+        key = key_from_headers(request)
+        known = ctx.keys.cached(key)
+        if known is MISS:
+            principal = await anyio.to_thread.run_sync(ctx.keys.verify, key)
+        else:
+            principal = ctx.keys.accepted(known)
+        request.state.principal = permit(ctx, principal, role)
+        return request.state.principal
 
     dependency.__name__ = f"require_{role.name}"
     return dependency
