@@ -22,9 +22,9 @@ from jieyao.imitations import faces as fx
 from jieyao.model import Decision, TargetResult
 from jieyao.scan import scan_paths
 from jieyao.service import audit
-from jieyao.service import jobs as jobs_mod
+from jieyao.service import job_runner as jobs_mod
 from jieyao.service.db import ServiceDB, StoreUnavailable, now
-from jieyao.service.jobs import JobRunner, owner_dead
+from jieyao.service.job_runner import JobRunner, owner_dead
 from jieyao.service.schema import job_results, jobs
 
 FACES = 7

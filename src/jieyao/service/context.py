@@ -43,7 +43,7 @@ class ServiceContext:
         self._starts = 0
         self.tmp_dir = ""
         """A private (0700) folder for uploads, made by start() and removed by stop()."""
-        from jieyao.service.jobs import JobRunner
+        from jieyao.service.job_runner import JobRunner
         from jieyao.service.webhooks import WebhookDispatcher
 
         self.jobs = JobRunner(self)
