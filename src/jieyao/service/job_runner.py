@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, func, insert, select, update
 
-from jieyao.hashing.files import FileHashError, digest_file
 from jieyao.intake.walk import WalkItem, iter_targets
 from jieyao.model import Decision, TargetResult
 from jieyao.recognise.base import DIRECTORY
@@ -35,6 +34,7 @@ from jieyao.service import audit
 from jieyao.service.cases import CaseSubject, maybe_open_case
 from jieyao.service.db import StoreUnavailable, aware, now
 from jieyao.service.errors import ApiError
+from jieyao.service.evidence import file_identity
 from jieyao.service.jobs import RUNNER_ACTOR, load_job, summary_of
 from jieyao.service.roots import resolve_under_roots
 from jieyao.service.schema import job_results, jobs
@@ -410,7 +410,7 @@ class JobRunner:
         identity: dict[str, Any] = {"name": os.path.basename(result.path.rstrip(os.sep)) or result.path,
                                     "path": result.path}
         if result.format != DIRECTORY and result.decision.value in self.ctx.cfg.cases_on:
-            identity.update(_file_identity(result.path, self.ctx.cfg.limits.max_file_bytes))
+            identity.update(file_identity(result.path, self.ctx.cfg.limits.max_file_bytes))
         flagged = [f.confidence for f in result.findings if f.decision is not Decision.PASS]
         return maybe_open_case(self.ctx, subject=CaseSubject(kind="file", name=identity["name"], identity=identity),
                                verdict=result.decision, score=max(flagged, default=1.0), result=data,
@@ -511,12 +511,3 @@ def _result_for(scanner: Scanner, item: WalkItem) -> TargetResult:
     if item.error is not None:
         return TargetResult(path=item.path, error=item.error)
     return scanner.scan_path(item.path)
-
-
-def _file_identity(path: str, max_bytes: int) -> dict[str, Any]:
-    """Hashes and size of a flagged file on disk, for its case (and a bank, if a reviewer confirms it)."""
-    try:
-        d = digest_file(path, max_bytes=max_bytes)
-    except FileHashError:
-        return {}
-    return {"sha256": d.sha256, "md5": d.md5, "size": d.size}

@@ -18,6 +18,7 @@ from jieyao.service.context import ServiceContext
 from jieyao.service.db import StoreUnavailable
 from jieyao.service.deps import get_ctx, require, run_bounded
 from jieyao.service.errors import bad_request
+from jieyao.service.evidence import pdq_of
 from jieyao.service.roots import resolve_under_roots
 
 router = APIRouter(tags=["scan"])
@@ -36,20 +37,6 @@ SCAN_BODY = {
 def scan_file(ctx: ServiceContext, path: str, display: str) -> TargetResult:
     with ctx.engines.scanner() as scanner:
         return scanner.scan_path(path, display=display)
-
-
-def pdq_of(path: str) -> list[str]:
-    """PDQ hashes of an image (for a case, so a confirmed image can go to a bank), if the media extra is
-    installed; [] otherwise or for anything that is not an image."""
-    try:
-        from jieyao.hashing.hasher import HashOptions, hash_path
-    except ImportError:  # pragma: no cover - media extra missing
-        return []
-    try:
-        hashes = hash_path(path, HashOptions(video=False))
-    except Exception:  # a hash for a case is a convenience; the verdict stands without it
-        return []
-    return [h.value for h in hashes.pdq]
 
 
 def score_of(result: TargetResult) -> float:
