@@ -51,9 +51,13 @@ def _entry(r: Any) -> AuditEntry:
 
 def entries(db: ServiceDB, *, after_id: int = 0, limit: int = 100, subject_type: str | None = None,
             subject_id: str | int | None = None, action: str | None = None, actor: str | None = None,
-            since: dt.datetime | None = None) -> list[AuditEntry]:
-    """Oldest first, from `after_id` (exclusive): page with the last id seen."""
+            since: dt.datetime | None = None, before_id: int | None = None,
+            newest_first: bool = False) -> list[AuditEntry]:
+    """Oldest first from `after_id` (exclusive), paged with the last id seen; or, with `newest_first`, newest
+    first below `before_id` (how a reviewer reads the log)."""
     q = select(audit).where(audit.c.id > after_id)
+    if before_id is not None:
+        q = q.where(audit.c.id < before_id)
     if subject_type is not None:
         q = q.where(audit.c.subject_type == subject_type)
     if subject_id is not None:
@@ -64,7 +68,7 @@ def entries(db: ServiceDB, *, after_id: int = 0, limit: int = 100, subject_type:
         q = q.where(audit.c.actor == actor)
     if since is not None:
         q = q.where(audit.c.at >= since)
-    q = q.order_by(audit.c.id).limit(max(1, min(limit, MAX_PAGE)))
+    q = q.order_by(audit.c.id.desc() if newest_first else audit.c.id).limit(max(1, min(limit, MAX_PAGE)))
     with db.tx(write=False) as conn:
         return [_entry(r) for r in conn.execute(q)]
 

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import select
 
 from jieyao.service import audit, cases
 from jieyao.service.console import render
@@ -32,10 +31,9 @@ from jieyao.service.console.session import (
     session,
     set_cookie,
 )
-from jieyao.service.db import StoreUnavailable, iso
+from jieyao.service.db import StoreUnavailable
 from jieyao.service.deps import get_ctx, run_bounded
 from jieyao.service.errors import ApiError
-from jieyao.service.schema import audit as audit_table
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
@@ -287,15 +285,7 @@ async def decide(request: Request, who: Reviewer, case_id: str) -> Response:
 
 def recent_audit(ctx: Any, before: int | None, limit: int) -> list[dict[str, Any]]:
     """Newest first, older than `before` (an id): the log as a reviewer reads it."""
-    q = select(audit_table)
-    if before is not None:
-        q = q.where(audit_table.c.id < before)
-    q = q.order_by(audit_table.c.id.desc()).limit(limit)
-    with ctx.db.tx(write=False) as conn:
-        rows = conn.execute(q).all()
-    return [audit_row({"id": r.id, "at": iso(r.at), "actor": r.actor, "action": r.action,
-                       "subject_type": r.subject_type, "subject_id": r.subject_id, "reason": r.reason,
-                       "details": dict(r.details or {})}) for r in rows]
+    return [audit_row(e.to_dict()) for e in audit.entries(ctx.db, before_id=before, limit=limit, newest_first=True)]
 
 
 @router.get("/console/audit")
