@@ -213,6 +213,8 @@ class Blob:
 
     kind: str
     size: int
+    offset: int | None = None
+    """Where the payload starts in the stream, when it was read from one span of it (None otherwise)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -364,7 +366,7 @@ class _Machine:
 
     def text(self, start: int, size: int, encoding: str = "utf-8") -> Any:
         if size > _MAX_KEEP_STR or size > self.text_left:
-            return Blob("str", size)
+            return Blob("str", size, start)
         self.text_left -= size
         try:
             return str(self.buf[start:start + size], encoding, "surrogatepass" if encoding == "utf-8" else "strict")
@@ -373,7 +375,7 @@ class _Machine:
 
     def raw(self, start: int, size: int, kind: str) -> Any:
         if size > _MAX_KEEP_BYTES or size > self.text_left:
-            return Blob(kind, size)
+            return Blob(kind, size, start)
         self.text_left -= size
         data = bytes(self.buf[start:start + size])
         return bytearray(data) if kind == "bytearray" else data
@@ -381,7 +383,7 @@ class _Machine:
     def legacy_string(self, start: int, size: int) -> Any:
         """Protocol 0-2 byte strings (py2 `str`): ASCII decodes to str like the loader's default."""
         if size > _MAX_KEEP_BYTES or size > self.text_left:
-            return Blob("bytes", size)
+            return Blob("bytes", size, start)
         self.text_left -= size
         data = bytes(self.buf[start:start + size])
         try:
@@ -506,7 +508,7 @@ class _Machine:
                             self.op_start = pos
                             raise _Stop(f"malformed: undecodable string at {pos}") from None
                     else:
-                        stack.append(Blob("str", size))
+                        stack.append(Blob("str", size, start))
                     pos = end
                 elif op == 0x4B:  # BININT1
                     if pos + 2 > n:
@@ -1309,7 +1311,15 @@ def _join(path: str | None, segment: Any) -> str | None:
 
 def _walk_arrays(root: Any, max_depth: int, max_nodes: int) -> tuple[list[ArrayInfo], str | None]:
     """Every array/tensor reachable from root, depth first in key order; cycle-safe and bounded."""
-    arrays: list[ArrayInfo] = []
+    found, problem = walk_array_values(root, max_depth, max_nodes)
+    return [info for info, _ in found], problem
+
+
+def walk_array_values(root: Any, max_depth: int = 100,
+                      max_nodes: int = 400_000) -> tuple[list[tuple[ArrayInfo, Any]], str | None]:
+    """Like the summary's array walk, but each ArrayInfo comes with the placeholder value (an `Obj`) that
+    rebuilds it, so a caller can find its payload (`Blob.offset`, torch storage arguments)."""
+    arrays: list[tuple[ArrayInfo, Any]] = []
     seen: set[int] = set()
     todo: list[tuple[Any, str | None, int]] = [(root, None, 0)]
     nodes = 0
@@ -1322,7 +1332,7 @@ def _walk_arrays(root: Any, max_depth: int, max_nodes: int) -> tuple[list[ArrayI
         info = array_info(value, path)
         if info is not None:
             if len(arrays) < _MAX_ARRAYS:
-                arrays.append(info)
+                arrays.append((info, value))
             continue
         if depth >= max_depth:
             problem = f"limit: values nested deeper than {max_depth}"
@@ -1490,6 +1500,33 @@ def read_pickle(data: bytes | bytearray | memoryview, *, offset: int = 0, max_op
         return _summarise(m, max_elements)
     except Exception as exc:
         return empty_summary(f"internal: summarising failed: {type(exc).__name__}"[:300], end=m.op_start)
+
+
+def read_pickle_value(data: bytes | bytearray | memoryview, *, offset: int = 0, max_ops: int = 5_000_000,
+                      max_items: int = 20_000, max_depth: int = 100, max_memo: int = 100_000,
+                      max_text: int = 32 << 20) -> tuple[Any, bool, str | None, int]:
+    """The placeholder value the opcode walk builds (PDict, Obj, Blob, ... never a real object), whether the
+    stream ended with STOP, the error that stopped it, and the offset just after STOP (or where reading
+    stopped). Same bounds as `read_pickle`; never raises."""
+    if offset < 0:
+        return None, False, f"malformed: negative offset {offset}", offset
+    try:
+        m = _Machine(data, offset, max_ops, max_items, max_depth, max_memo, max_text)
+    except (TypeError, ValueError) as exc:
+        return None, False, f"malformed: unreadable input ({exc})", offset
+    try:
+        m.run()
+    except RecursionError:
+        return None, False, "limit: recursion", m.op_start
+    except MemoryError:
+        return None, False, "limit: out of memory", m.op_start
+    except Exception as exc:  # a bug must not let a hostile file crash the caller
+        return None, False, f"internal: {type(exc).__name__}: {exc}"[:300], m.op_start
+    try:
+        root = m.result if m.complete else m.partial_root()
+    except Exception as exc:
+        return None, False, f"internal: {type(exc).__name__}: {exc}"[:300], m.op_start
+    return root, m.complete, m.error, m.pos if m.complete else m.op_start
 
 
 _PICKLE_START = frozenset(b"(c}])NIJKLMSTUVXFGi\x8c\x95")
