@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from jieyao import __version__, bank_cli, hash_cli, match_cli, moderate_cli, serve_cli
+from jieyao import __version__, bank_cli, hash_cli, lineage_cli, match_cli, moderate_cli, serve_cli
 from jieyao.limits import ScanLimits
 from jieyao.model import ScanReport
 from jieyao.registry import RecogniserConfig, build_recognisers, get_reporter, reporter_names
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also match every file against the enabled hash banks of this database (jieyao bank)")
     scan.add_argument("--bank", action="append", default=[], metavar="NAME",
                       help="with --bank-db: only this bank (repeatable)")
+    scan.add_argument("--lineage-db", metavar="PATH_OR_URL",
+                      help="also fingerprint model files and check them against this lineage bank (jieyao lineage)")
     scan.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     _limit_args(scan)
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     moderate_cli.add_parser(sub)
     hash_cli.add_parser(sub)
     bank_cli.add_parser(sub)
+    lineage_cli.add_parser(sub)
     match_cli.add_parser(sub)
     serve_cli.add_parser(sub)
 
@@ -177,6 +180,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     elif args.bank:
         print("jieyao scan: --bank needs --bank-db", file=sys.stderr)
         return EXIT_ERROR
+    if args.lineage_db:
+        options["lineage_db"] = args.lineage_db
     config = RecogniserConfig(hash_files=tuple(args.hashes), rules_dirs=tuple(args.rules),
                               yara_files=tuple(args.yara), options=options)
     with _output(args.output) as out:
@@ -292,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return hash_cli.run(args, _output)
         if args.command == "bank":
             return bank_cli.run(args, _output)
+        if args.command == "lineage":
+            return lineage_cli.run(args, _output)
         if args.command == "match":
             return match_cli.run(args, _output)
         if args.command == "serve":

@@ -131,8 +131,17 @@ def _banks(config: RecogniserConfig) -> list[Recogniser]:
     return [BankRecogniser(str(config.options["bank_db"]), config.options.get("banks", ()))]
 
 
+def _lineage(config: RecogniserConfig) -> list[Recogniser]:
+    if not config.options.get("lineage_db"):
+        return []
+    from jieyao.recognise.lineage import LineageRecogniser
+
+    return [LineageRecogniser(str(config.options["lineage_db"]))]
+
+
 register_recogniser("hashes", _hash_lists)
 register_recogniser("banks", _banks)
+register_recogniser("lineage", _lineage)
 register_recogniser("code", _code)
 register_recogniser("layouts", _layouts)
 register_recogniser("facesets", _facesets)
