@@ -142,7 +142,7 @@ def test_bad_tensors_skipped_and_reported() -> None:
     why = dict(p.skipped)
     assert p.tensors == () and p.total_params == 0
     assert "NaN" in why["nan"] and "NaN" in why["inf"]
-    assert "scale" in why["int-noscale"] and "not a float" in why["int64"]
+    assert "constant" in why["int-noscale"] and "not a float" in why["int64"]  # read, then all zero
     assert "bytes" in why["short"] and "constant" in why["const"] and "1-D" in why["bias"]
     assert why["huge"] == "over the size limit"
 
@@ -212,3 +212,23 @@ def test_table_cache_bounded_and_chunked_path_equal(monkeypatch: pytest.MonkeyPa
     assert 90_000 not in fp._tables
     np.testing.assert_allclose(cached, chunked, atol=1e-5)
     fp.clear_table_cache()
+
+
+def test_int8_without_scale_is_fingerprinted_as_raw_integers() -> None:
+    from jieyao.lineage.tensors import TensorData, TensorReport
+
+    v = np.random.default_rng(4).standard_normal((64, 48)).astype(np.float32)
+    scale = float(np.abs(v).max()) / 127
+    q = np.clip(np.round(v / scale), -127, 127).astype(np.int8)
+    u = (q.astype(np.int16) + 128).astype(np.uint8)  # the same values with a zero point of 128, not declared
+    report = TensorReport(format="npy", tensors=[
+        TensorData("q", "int8", v.shape, "oi", q.tobytes(), "npy"),
+        TensorData("u", "uint8", v.shape, "oi", u.tobytes(), "npy"),
+        TensorData("s", "int8", v.shape, "oi", q.tobytes(), "npy", scale=scale, zero_point=0.0)], skipped=[])
+    p = fp.fingerprint(report)
+    assert [t.name for t in p.tensors] == ["q", "u", "s"] and p.skipped == ()
+    ref = fp.fingerprint_arrays({"v": v}, {"v": "oi"}).tensors[0]
+    q_print, u_print, s_print = p.tensors
+    assert float(np.dot(q_print.sketch, s_print.sketch)) > 0.9999  # the scale does not change the print
+    assert float(np.dot(q_print.sketch, u_print.sketch)) > 0.9999  # nor does the zero point
+    assert float(np.dot(q_print.sketch, ref.sketch)) > 0.99  # and it matches the float original

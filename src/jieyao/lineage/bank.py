@@ -5,12 +5,19 @@ and `BankStore` ignores tables it does not own): `lineage_models` (one row per k
 across all lineage banks, so "descendant of NAME" is never ambiguous) and `lineage_tensors` (per tensor: the
 canonical shape, an indexed shape key, params, the sketch as float16 and the SimHash code).
 
-Search: candidate tensors come from the shape index (codes only, 32 bytes a row); a SimHash prefilter drops
-pairs whose Hamming distance is above `hamming_bound(min_cosine)`, the 99.9 % quantile of Bin(256, θ/π) at the
-threshold cosine (123 of 256 bits at cos 0.35: ≥ 99.9 % of tensor pairs at the threshold survive; unrelated
-pairs, mean distance 128, sd 8, survive about 29 % of the time, so it is a cheap first cut, not the verdict);
-the sketches of the surviving rows are then loaded and `fingerprint.compare` decides, with the reference's
-stored totals for coverage. A model whose rows are corrupt is reported by name and left out; the rest still match."""
+A third, `lineage_state`, holds one generation number bumped by every add and remove (created when missing).
+
+Search is exact (every same-shape pair's cosine, no SimHash cut): an in-memory index per canonical shape key
+(`_Index`: all reference sketches of that key as one float32 matrix, rows → (model, tensor), the codes as a uint8
+matrix) is loaded lazily from the database and rebuilt when the bank's change counter moves (the generation plus
+count/max/sum of the model ids, re-read at every search: one cheap query, so a second process sharing the file
+sees a change at its next search). A search is then one matrix product per shape key of the child, and
+`fingerprint.compare` runs only for the references with a row near the threshold, over those rows, with the
+reference's stored totals for coverage. Memory: ~4.1 KB per stored sketch (float32 row + 32 B code + ids),
+another 4 KB for a kept transposed sketch: a 12-tensor reference ~50 KB, 5,000 of them ~250 MB. A bank of more
+than `INDEX_MAX_SKETCHES` sketches is not held; its search streams the same products from the database in
+batches (same answers, slower). A model whose rows are corrupt is reported by name and left out; the rest still
+match."""
 
 from __future__ import annotations
 
@@ -38,9 +45,11 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -52,7 +61,6 @@ from jieyao.lineage.fingerprint import (
     TensorPrint,
     Thresholds,
     compare,
-    hamming_bound,
 )
 from jieyao.sqlengine import WRITE_OPTION, DatabaseOpenError, db_error, open_engine, quiet_rollback
 
@@ -88,7 +96,23 @@ lineage_tensors = Table(
     Column("code", LargeBinary, nullable=False),
     Index("ix_lineage_tensors_shape_key", "shape_key"),
 )
+lineage_state = Table(
+    "lineage_state", lineage_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False),
+)
 LINEAGE_TABLES = frozenset(lineage_metadata.tables)
+REQUIRED_TABLES = frozenset({"lineage_models", "lineage_tensors"})
+"""What makes a file a lineage bank; `lineage_state` is added when missing (a bank written before it existed)."""
+
+INDEX_MAX_SKETCHES = 131_072
+"""The most sketches (rows + kept transposed sketches) the in-memory search index holds: ~4.1 KB each, so at most
+~540 MB (~10,000 references of 12 tensors). A bigger bank is searched from the database in batches."""
+SCAN_BATCH_ROWS = 4_096
+"""Rows decoded at a time when the index is not held (and when it is loaded)."""
+CANDIDATE_SLACK = 1e-3
+"""A row is handed to `compare` when a matrix product is within this of the threshold: float32 products of unit
+1024-vectors differ from `compare`'s own dot products by ~1e-6, so no pair `compare` would keep is missed."""
 
 
 class LineageBankError(ValueError):
@@ -138,7 +162,11 @@ def _check_name(value: str, what: str, limit: int) -> str:
 class LineageBank:
     """Open with `LineageBank.open(path_or_url)`; close (or use `with`)."""
 
-    def __init__(self, target: str | Path, *, create: bool = True) -> None:
+    def __init__(self, target: str | Path, *, create: bool = True, index_rows: int = INDEX_MAX_SKETCHES) -> None:
+        self.index_rows = index_rows
+        """Hold the search index only for banks of at most this many sketches (0: always search the database)."""
+        self._cache: tuple[tuple[Any, ...], _Index | None] | None = None
+        self._has_state = False
         try:
             self._engine, self.url = open_engine(target, create=create, what="lineage bank database")
         except DatabaseOpenError as exc:
@@ -152,10 +180,11 @@ class LineageBank:
             raise
 
     @classmethod
-    def open(cls, target: str | Path, *, create: bool = True) -> LineageBank:
-        return cls(target, create=create)
+    def open(cls, target: str | Path, *, create: bool = True, index_rows: int = INDEX_MAX_SKETCHES) -> LineageBank:
+        return cls(target, create=create, index_rows=index_rows)
 
     def close(self) -> None:
+        self._cache = None
         self._engine.dispose()
 
     def __enter__(self) -> LineageBank:
@@ -168,10 +197,23 @@ class LineageBank:
         with self._tx(write=create) as conn:
             names = set(inspect(conn).get_table_names())
             if names >= LINEAGE_TABLES:
+                self._has_state = True
                 return
+            if names >= REQUIRED_TABLES and not create:
+                return  # an older bank, opened to read: the counter works without the generation row
             if not create:
                 raise LineageBankError(f"{self.url} holds no lineage bank (add a model first)")
             lineage_metadata.create_all(conn, checkfirst=True)
+            self._has_state = True
+
+    def _bump(self, conn: Connection) -> None:
+        """Advance the generation (inside the writing transaction, so readers see it with the change)."""
+        if not self._has_state:
+            lineage_state.create(conn, checkfirst=True)
+            self._has_state = True
+        if not conn.execute(update(lineage_state).where(lineage_state.c.id == 1)
+                            .values(generation=lineage_state.c.generation + 1)).rowcount:
+            conn.execute(insert(lineage_state).values(id=1, generation=1))
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
@@ -225,6 +267,7 @@ class LineageBank:
                 raise LineageBankError(f"{name}: the database returned no id for the new model")
             model_id = model_id[0]
             conn.execute(insert(lineage_tensors), [_tensor_row(model_id, t) for t in model.tensors])
+            self._bump(conn)
         return LineageModel(name, bank, model.total_params, len(model.tensors), model.format, added, source, note)
 
     def remove(self, name: str) -> bool:
@@ -234,6 +277,7 @@ class LineageBank:
                 return False
             conn.execute(delete(lineage_tensors).where(lineage_tensors.c.model_id == model_id))
             conn.execute(delete(lineage_models).where(lineage_models.c.id == model_id))
+            self._bump(conn)
         return True
 
     # --- reading ----------------------------------------------------------------------------------------
@@ -267,76 +311,231 @@ class LineageBank:
                errors: builtins.list[str] | None = None) -> builtins.list[SearchHit]:
         """The closest known references (descendant verdicts first, then coverage, then best cosine), each with
         `compare`'s evidence; only references sharing at least one tensor above the cosine threshold. A corrupt
-        model is left out and described in `errors` (when given).
+        model is left out and described in `errors` (when given): one with an unreadable row of a shape the
+        child has, or one that would have been a candidate.
 
-        Three steps: the codes of same-shape rows (shape index; 32 bytes a row) → Hamming prefilter at
-        `hamming_bound(min_cosine)` → sketches of the surviving rows only → `compare` per reference, with the
-        reference's stored totals for coverage. A pair dropped by the prefilter (< 0.1 % at the threshold
-        cosine) is not counted, as if its cosine were below the threshold."""
+        Exact: per shape key of the child, one matrix product of the child's sketches (and transposed sketches)
+        with every bank sketch of that key gives all cosines; a reference row with any product within
+        `CANDIDATE_SLACK` of the threshold is a candidate, and `compare` (the same function a pairwise check
+        uses) decides per candidate reference over its candidate rows, with the reference's stored totals for
+        coverage. The sketches come from the in-memory index (`_Index`, rebuilt when the bank's change counter
+        moves; the counter is re-read at every search), or, for a bank larger than `index_rows` sketches, are
+        streamed from the database in batches of `SCAN_BATCH_ROWS` (the same products, same answer)."""
         th = thresholds or Thresholds()
         if not child.tensors:
             return []
-        bound = hamming_bound(th.min_cosine)
         keys: dict[str, builtins.list[TensorPrint]] = {}
         for t in child.tensors:
             keys.setdefault(shape_key(t.shape), []).append(t)
-        hits: builtins.list[SearchHit] = []
         with self._tx(write=False) as conn:
-            kept = self._prefilter(conn, keys, bound)
-            if not kept:
-                return []
-            rows: dict[int, builtins.list[Any]] = {}
-            ids = sorted(kept)
-            for start in range(0, len(ids), 500):
-                q = select(lineage_tensors).where(lineage_tensors.c.id.in_(ids[start:start + 500]))
-                for r in conn.execute(q):
-                    rows.setdefault(r.model_id, []).append(r)
-            models = conn.execute(select(lineage_models).where(lineage_models.c.id.in_(sorted(rows)))).all()
-        for row in models:
-            try:
-                tensors = tuple(_tensor(row.name, r) for r in sorted(rows[row.id], key=lambda r: r.id))
-            except LineageBankError as exc:
-                if errors is not None:
-                    errors.append(str(exc))
+            index = self._current_index(conn)
+            if index is not None:
+                found, infos, corrupt = index.candidates(keys, th.min_cosine)
+            else:
+                found, infos, corrupt = self._scan_db(conn, keys, th.min_cosine)
+        bad = set(corrupt)
+        hits: builtins.list[SearchHit] = []
+        for model_id in sorted(found):
+            if model_id in bad:
                 continue
-            reference = ModelPrint(tensors=tensors, total_params=row.params, format=row.format, skipped=())
-            lineage = compare(child, reference, th, reference_tensors=row.tensors)
+            name, bank, params, count, fmt = infos[model_id]
+            tensors = tuple(t for _, t in sorted(found[model_id], key=lambda p: p[0]))
+            reference = ModelPrint(tensors=tensors, total_params=params, format=fmt, skipped=())
+            lineage = compare(child, reference, th, reference_tensors=count)
             if lineage.matches:
-                hits.append(SearchHit(row.name, row.bank, lineage))
+                hits.append(SearchHit(name, bank, lineage))
+        if errors is not None:
+            errors.extend(corrupt[m] for m in sorted(corrupt))
         hits.sort(key=lambda h: (not h.lineage.descendant, -h.lineage.coverage,
                                  -max(m.cosine for m in h.lineage.matches), h.name))
         return hits[:top]
 
-    def _prefilter(self, conn: Connection, keys: dict[str, builtins.list[TensorPrint]], bound: int) -> set[int]:
-        """Ids of bank tensor rows worth an exact cosine: same shape key and, for a same-shape pair, Hamming
-        distance ≤ bound to some child tensor. A transposed pairing (unknown 2-D layout) always passes: the code
-        is of the untransposed sketch. A row whose code is malformed passes too, so its model is reported."""
-        found: set[int] = set()
+    # --- the in-memory index ----------------------------------------------------------------------------
+
+    def _counter(self, conn: Connection) -> tuple[Any, ...]:
+        """The bank's change counter: the generation row (bumped by every add and remove) plus count, max and
+        sum of the model ids (which also catch a writer that does not bump the generation). One cheap query."""
+        generation: Any = None
+        if self._has_state:
+            generation = conn.execute(select(lineage_state.c.generation).where(lineage_state.c.id == 1)).scalar()
+        row = conn.execute(select(func.count(), func.max(lineage_models.c.id), func.sum(lineage_models.c.id))).one()
+        return (generation, *tuple(row))
+
+    def _current_index(self, conn: Connection) -> _Index | None:
+        """The index for the bank as it is now (rebuilt when the counter moved), or None when the bank holds more
+        than `index_rows` sketches (then the search streams from the database)."""
+        counter = self._counter(conn)
+        cached = self._cache  # (counter, index) swapped as one object: safe to share between threads
+        if cached is not None and cached[0] == counter:
+            return cached[1]
+        self._cache = None
+        index: _Index | None = None
+        sketches = conn.execute(select(func.count(), func.count(lineage_tensors.c.transposed))).one()
+        if int(sketches[0] or 0) + int(sketches[1] or 0) <= self.index_rows:
+            index = _Index.load(conn)  # same transaction as the counter: the two agree
+        self._cache = (counter, index)  # too big: None remembered, so the count is not redone until a change
+        return index
+
+    def _scan_db(self, conn: Connection, keys: dict[str, builtins.list[TensorPrint]], min_cosine: float) \
+            -> tuple[dict[int, builtins.list[tuple[int, TensorPrint]]], dict[int, _Info], dict[int, str]]:
+        """`_Index.candidates` for a bank too big to hold: the rows of the child's shape keys in batches."""
+        found: dict[int, builtins.list[tuple[int, TensorPrint]]] = {}
+        unreadable: set[int] = set()
         key_list = sorted(keys)
         for start in range(0, len(key_list), 500):
-            q = select(lineage_tensors.c.id, lineage_tensors.c.shape_key, lineage_tensors.c.shape,
-                       lineage_tensors.c.code, lineage_tensors.c.transposed.is_not(None).label("has_t")) \
-                .where(lineage_tensors.c.shape_key.in_(key_list[start:start + 500]))
-            groups: dict[tuple[str, str], builtins.list[tuple[int, bytes]]] = {}
-            for r in conn.execute(q):
-                code = bytes(r.code) if isinstance(r.code, bytes | bytearray | memoryview) else b""
-                children = keys[r.shape_key]
-                if len(code) != CODE_BITS // 8 or r.has_t or any(
-                        t.transposed is not None or shape_text(t.shape) != r.shape for t in children):
-                    found.add(r.id)
-                    continue
-                groups.setdefault((r.shape_key, r.shape), []).append((r.id, code))
-            for (key, _), members in groups.items():
-                bank_codes = np.frombuffer(b"".join(c for _, c in members), dtype=np.uint8).reshape(len(members), -1)
-                child_codes = np.frombuffer(b"".join(t.code for t in keys[key]), dtype=np.uint8) \
-                    .reshape(len(keys[key]), -1)
-                distance = _POPCOUNT[bank_codes[:, None, :] ^ child_codes[None, :, :]].sum(axis=2, dtype=np.int32)
-                passed = (distance <= bound).any(axis=1)
-                found.update(row_id for (row_id, _), ok in zip(members, passed, strict=True) if ok)
-        return found
+            q = select(lineage_tensors.c.id, lineage_tensors.c.model_id, lineage_tensors.c.name,
+                       lineage_tensors.c.shape, lineage_tensors.c.shape_key, lineage_tensors.c.params,
+                       lineage_tensors.c.sketch, lineage_tensors.c.transposed, lineage_tensors.c.code) \
+                .where(lineage_tensors.c.shape_key.in_(key_list[start:start + 500])) \
+                .order_by(lineage_tensors.c.shape_key, lineage_tensors.c.id)
+            for batch in conn.execute(q.execution_options(yield_per=SCAN_BATCH_ROWS)).partitions():
+                by_key: dict[str, builtins.list[tuple[int, int, TensorPrint]]] = {}
+                for r in batch:
+                    try:
+                        t = _tensor("", r)
+                    except LineageBankError:
+                        unreadable.add(int(r.model_id))
+                        continue
+                    by_key.setdefault(r.shape_key, []).append((int(r.id), int(r.model_id), t))
+                for key, rows in by_key.items():
+                    block = _Block.build(rows)
+                    for i in block.candidate_rows(keys[key], min_cosine):
+                        found.setdefault(int(block.model[i]), []).append((int(block.row_id[i]), block.tensor(i)))
+        infos: dict[int, _Info] = {}
+        corrupt: dict[int, str] = {}
+        ids = sorted(set(found) | unreadable)
+        for start in range(0, len(ids), 500):
+            for row in conn.execute(select(lineage_models).where(lineage_models.c.id.in_(ids[start:start + 500]))):
+                infos[row.id] = (row.name, row.bank, int(row.params), int(row.tensors), row.format)
+                try:  # a candidate is checked whole, as the index checks every model
+                    self._load(conn, row)
+                except LineageBankError as exc:
+                    corrupt[row.id] = str(exc)
+        for model_id in list(found):
+            if model_id not in infos:  # rows of a model that is not there: not a reference
+                del found[model_id]
+        return found, infos, corrupt
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_Info = tuple[str, str, int, int, "str | None"]
+"""(name, bank, params, tensors, format) of a reference, from its `lineage_models` row."""
+
+
+@dataclass
+class _Block:
+    """The reference rows of one shape key: float32 sketches as one matrix (row i ↔ model[i], row_id[i]), the
+    transposed sketches of the rows that keep one (`t_rows` ↔ `transposed`), the codes as a uint8 matrix."""
+
+    model: np.ndarray
+    row_id: np.ndarray
+    names: builtins.list[str]
+    shapes: builtins.list[tuple[int, ...]]
+    params: np.ndarray
+    codes: np.ndarray
+    sketch: np.ndarray
+    t_rows: np.ndarray
+    t_pos: np.ndarray
+    """Per row: its index in `transposed`, −1 when it keeps none."""
+    transposed: np.ndarray
+
+    @classmethod
+    def build(cls, rows: builtins.list[tuple[int, int, TensorPrint]]) -> _Block:
+        with_t = [i for i, (_, _, t) in enumerate(rows) if t.transposed is not None]
+        t_pos = np.full(len(rows), -1, dtype=np.int64)
+        t_pos[with_t] = np.arange(len(with_t))
+        return cls(
+            model=np.array([m for _, m, _ in rows], dtype=np.int64),
+            row_id=np.array([r for r, _, _ in rows], dtype=np.int64),
+            names=[t.name for _, _, t in rows], shapes=[t.shape for _, _, t in rows],
+            params=np.array([t.params for _, _, t in rows], dtype=np.int64),
+            codes=np.frombuffer(b"".join(t.code for _, _, t in rows), dtype=np.uint8).reshape(len(rows), -1),
+            sketch=np.stack([t.sketch for _, _, t in rows]).astype(np.float32, copy=False),
+            t_rows=np.array(with_t, dtype=np.int64), t_pos=t_pos,
+            transposed=np.stack([rows[i][2].transposed for i in with_t]).astype(np.float32, copy=False) if with_t
+            else np.zeros((0, SKETCH_DIM), dtype=np.float32))
+
+    def candidate_rows(self, children: builtins.list[TensorPrint], min_cosine: float) -> np.ndarray:
+        """Rows with any product `compare` could use (sketch·sketch, child transposed·sketch, sketch·reference
+        transposed) within `CANDIDATE_SLACK` of `min_cosine`: a superset of the rows `compare` pairs."""
+        low = np.float32(min_cosine - CANDIDATE_SLACK)
+        vectors = [c.sketch for c in children] + [c.transposed for c in children if c.transposed is not None]
+        query = np.stack([np.asarray(v, dtype=np.float32) for v in vectors])
+        hit: np.ndarray = np.asarray((self.sketch @ query.T >= low).any(axis=1))
+        if len(self.t_rows):
+            plain = np.stack([np.asarray(c.sketch, dtype=np.float32) for c in children])
+            hit[self.t_rows[(self.transposed @ plain.T >= low).any(axis=1)]] = True
+        return np.nonzero(hit)[0]
+
+    def tensor(self, i: int) -> TensorPrint:
+        at = int(self.t_pos[i])
+        return TensorPrint(name=self.names[i], shape=self.shapes[i], params=int(self.params[i]),
+                           sketch=self.sketch[i], code=self.codes[i].tobytes(),
+                           transposed=self.transposed[at] if at >= 0 else None)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.sketch.nbytes + self.transposed.nbytes + self.codes.nbytes + self.model.nbytes * 4)
+
+
+@dataclass
+class _Index:
+    """Every readable reference row in memory, by shape key; models whose rows are corrupt (an unreadable row, or
+    rows that do not add up to the model's stored totals) are kept aside with the message `get` would give."""
+
+    blocks: dict[str, _Block]
+    infos: dict[int, _Info]
+    corrupt: dict[int, tuple[str, frozenset[str]]]
+    """model id → (message, shape keys of its unreadable rows)."""
+
+    @classmethod
+    def load(cls, conn: Connection) -> _Index:
+        infos: dict[int, _Info] = {}
+        for row in conn.execute(select(lineage_models)):
+            infos[row.id] = (row.name, row.bank, int(row.params), int(row.tensors), row.format)
+        per_model: dict[int, builtins.list[tuple[int, str, TensorPrint]]] = {}
+        corrupt: dict[int, tuple[str, frozenset[str]]] = {}
+        bad_keys: dict[int, set[str]] = {}
+        q = select(lineage_tensors).order_by(lineage_tensors.c.id)
+        for r in conn.execute(q.execution_options(yield_per=SCAN_BATCH_ROWS)):
+            info = infos.get(r.model_id)
+            if info is None:
+                continue
+            try:
+                t = _tensor(info[0], r)
+            except LineageBankError as exc:
+                if r.model_id not in corrupt:
+                    corrupt[r.model_id] = (str(exc), frozenset())
+                bad_keys.setdefault(r.model_id, set()).add(str(r.shape_key))
+                continue
+            per_model.setdefault(r.model_id, []).append((int(r.id), str(r.shape_key), t))
+        by_key: dict[str, builtins.list[tuple[int, int, TensorPrint]]] = {}
+        for model_id, (name, _bank, params, count, _fmt) in infos.items():
+            rows = per_model.get(model_id, [])
+            if model_id in corrupt:
+                corrupt[model_id] = (corrupt[model_id][0], frozenset(bad_keys[model_id]))
+            elif len(rows) != count or sum(t.params for _, _, t in rows) != params:
+                corrupt[model_id] = (f"lineage model {name!r} is corrupt: {len(rows)} tensor rows, {count} expected",
+                                     frozenset())
+            for row_id, key, t in rows:  # a corrupt model's readable rows stay: a candidate there is reported
+                by_key.setdefault(key, []).append((row_id, model_id, t))
+        blocks = {key: _Block.build(rows) for key, rows in by_key.items()}
+        return cls(blocks, infos, corrupt)
+
+    def candidates(self, keys: dict[str, builtins.list[TensorPrint]], min_cosine: float) \
+            -> tuple[dict[int, builtins.list[tuple[int, TensorPrint]]], dict[int, _Info], dict[int, str]]:
+        found: dict[int, builtins.list[tuple[int, TensorPrint]]] = {}
+        for key, children in keys.items():
+            block = self.blocks.get(key)
+            if block is None:
+                continue
+            for i in block.candidate_rows(children, min_cosine):
+                found.setdefault(int(block.model[i]), []).append((int(block.row_id[i]), block.tensor(i)))
+        corrupt = {m: message for m, (message, bad) in self.corrupt.items() if m in found or bad & keys.keys()}
+        return found, self.infos, corrupt
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.nbytes for b in self.blocks.values())
 
 
 def _tensor_row(model_id: int, t: TensorPrint) -> dict[str, Any]:

@@ -232,12 +232,14 @@ def _decode(dtype: str, data: bytes, shape: tuple[int, ...], scale: float | None
     if dtype in FLOAT_DTYPES:
         return np.frombuffer(data, dtype=dt).astype(np.float32, copy=False).reshape(shape), None
     if dtype in QUANT_DTYPES:
-        if scale is None:
-            return None, f"{dtype} without a dequantisation scale"
+        # Without a scale the raw integers are the print: the double-centred, unit-normalised sketch does not
+        # depend on a positive scale or on a zero point (a constant offset is removed by the centring).
         values = np.frombuffer(data, dtype=dt).astype(np.float32)
         if zero_point:
             values -= np.float32(zero_point)
-        return (values * np.float32(scale)).reshape(shape), None
+        if scale is not None:
+            values *= np.float32(scale)
+        return values.reshape(shape), None
     return None, f"dtype {dtype} is not a float weight"
 
 
