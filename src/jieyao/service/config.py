@@ -77,6 +77,9 @@ class ServiceConfig:
     moderation_rules_files: tuple[str, ...] = ()
     scan_banks: bool = True
     """Match scanned files against the enabled hash banks (the scanner's bank recogniser)."""
+    scan_lineage: bool = False
+    """Fingerprint scanned model files and check them against the lineage banks (`jieyao lineage`) in the bank
+    database. Off by default: each scanner keeps its own in-memory index of the references (~50 KB a model)."""
     limits: ScanLimits = field(default_factory=ScanLimits)
     console: bool = True
 

@@ -30,6 +30,11 @@ class Engines:
         self.banks = BankStore.open(cfg.banks_target)
         base = make_config(cfg.rules_dirs[0] if cfg.rules_dirs else None, cfg.hash_files, cfg.yara_files)
         options: dict[str, Any] = {"bank_db": cfg.banks_target} if cfg.scan_banks else {}
+        if cfg.scan_lineage:
+            from jieyao.lineage.bank import LineageBank
+
+            LineageBank.open(cfg.banks_target, create=True).close()  # its tables, so the recognisers can open it
+            options["lineage_db"] = cfg.banks_target
         self.recogniser_config = RecogniserConfig(hash_files=base.hash_files, rules_dirs=cfg.rules_dirs,
                                                   yara_files=base.yara_files, options=options)
         self.rule_pack = load_rules(cfg.rules_dirs[0]) if cfg.rules_dirs else load_rules()
