@@ -10,8 +10,9 @@ Layouts: torch zip and safetensors tensors are torch's (4-D "oihw", 2-D "oi"); D
 arrays are "hwio" / "io"; ONNX 4-D initializers are "oihw" (but "unknown" when a ConvTranspose uses them),
 ONNX 2-D ones are "oi" when a Gemm with transB=1 uses them as B, "io" for a MatMul's B or a Gemm without
 transB, otherwise "unknown"; a plain `.npy`/`.npz` array says nothing of its convention, so >= 2-D is
-"unknown"; 1-D is always "vector". Bad input never raises: a tensor that cannot be read is in `skipped`
-with why, a file that cannot be read at all has `error` set.
+"unknown"; Keras HDF5 datasets (read with h5py, datasets only, never attributes) are TF's (4-D "hwio",
+2-D "io"; a 4-D kernel under a name with "transpose" is "unknown"); 1-D is always "vector". Bad input never
+raises: a tensor that cannot be read is in `skipped` with why, a file that cannot be read at all has `error` set.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def _dispatch(name: str, head: bytes, blob: Blob, acc: _Acc) -> tuple[str | None
     if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
         return _zip(blob, acc)
     if head[:8] == _HDF5_MAGIC:
-        return "keras", _keras_unreadable(acc, "keras")
+        return "keras", _keras_h5(blob, acc, "keras")
     if len(head) >= 9 and head[8:9] == b"{" and struct.unpack_from("<Q", head)[0] <= blob.size - 8:
         return "safetensors", _safetensors(blob, acc)
     if looks_like_onnx(head, blob.size):
@@ -346,7 +347,7 @@ def _zip(blob: Blob, acc: _Acc) -> tuple[str | None, str | None]:
                 return "torch", _torch_zip(zf, prefix, acc)
             lowered = {n.lower() for n in names}
             if "model.weights.h5" in lowered or ("config.json" in lowered and "metadata.json" in lowered):
-                return "keras", _keras_unreadable(acc, "keras:model.weights.h5")
+                return "keras", _keras_zip(blob, zf, names, acc)
             members = [n for n in names if n.lower().endswith(".npy")]
             if members:
                 for member in members:
@@ -376,13 +377,190 @@ def _npz_member(zf: zipfile.ZipFile, member: str, acc: _Acc) -> None:
 # Keras HDF5
 
 
-def _keras_unreadable(acc: _Acc, source: str) -> str | None:
+MAX_H5_NODES = 65_536
+"""HDF5 groups + datasets visited in one Keras file; beyond, the rest is skipped."""
+MAX_H5_DEPTH = 32
+_H5_FILTERS = {1: "deflate", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
+"""Filters whose output h5py bounds by the chunk size it allocates; any other filter is skipped."""
+
+
+def _h5py() -> Any:
     try:
-        import h5py  # type: ignore[import-not-found]  # noqa: F401
+        import h5py  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
+        return None
+    return h5py
+
+
+def _keras_zip(blob: Blob, zf: zipfile.ZipFile, names: list[str], acc: _Acc) -> str | None:
+    """Keras 3 `.keras`: the weights are the `model.weights.h5` member (config.json is never evaluated)."""
+    member = next((n for n in names if n.lower() == "model.weights.h5"), None)
+    source = f"keras:{member or 'model.weights.h5'}"
+    if _h5py() is None:
         acc.skip(source, "Keras HDF5 weights need h5py, which is not installed; not read")
         return None
-    acc.skip(source, "Keras HDF5 weights are not read yet")
+    if member is None:
+        acc.skip(source, "Keras archive has no model.weights.h5 member; no weights read")
+        return None
+    info = zf.getinfo(member)
+    lim = acc.limits
+    if info.file_size > lim.max_file_bytes:
+        return f"{member} is {info.file_size} bytes, over max_file_bytes ({lim.max_file_bytes}); not read"
+    if info.compress_type == zipfile.ZIP_STORED:
+        local = blob.read_at(info.header_offset, 30)
+        if len(local) == 30 and local[:4] == b"PK\x03\x04":
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(
+                local[28:30], "little")
+            if start + info.file_size <= blob.size:  # h5py seeks about: read the member in place, by span
+                stream = blob.slice(start, info.file_size).open()
+                try:
+                    return _keras_h5_stream(stream, acc, source)
+                finally:
+                    stream.close()
+    if info.file_size > lim.max_total_bytes + 64 * 1024 * 1024:
+        acc.skip(source, f"member is {info.file_size} bytes, over max_total_bytes ({lim.max_total_bytes}) to "
+                         f"decompress; not read")
+        return None
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(info.file_size + 1)
+    except Exception as exc:  # encrypted, bad CRC, unsupported method, ...
+        return f"{member} unreadable: {type(exc).__name__}: {exc}"[:300]
+    return _keras_h5_stream(io.BytesIO(data), acc, source)
+
+
+def _keras_h5(blob: Blob, acc: _Acc, source: str) -> str | None:
+    if _h5py() is None:
+        acc.skip(source, "Keras HDF5 weights need h5py, which is not installed; not read")
+        return None
+    stream = blob.open()
+    try:
+        return _keras_h5_stream(stream, acc, source)
+    finally:
+        stream.close()
+
+
+def _keras_h5_stream(stream: IO[bytes], acc: _Acc, source: str) -> str | None:
+    """Every numeric dataset of a Keras HDF5 weights file, read as data only: attributes (where Keras keeps
+    model configs and marshalled lambdas) are never read, and no link is followed out of the file."""
+    h5py = _h5py()
+    try:
+        f = h5py.File(stream, "r")
+    except Exception as exc:  # h5py raises OSError and more on hostile bytes
+        return f"unreadable HDF5: {type(exc).__name__}: {exc}"[:300]
+    with f:
+        root = f
+        link = f.get("model_weights", getlink=True)
+        if isinstance(link, h5py.HardLink) and isinstance(f.get("model_weights"), h5py.Group):
+            root = f["model_weights"]  # Keras 2 `model.save`: optimizer_weights beside it are not the model
+        walk = _H5Walk()
+        walk.seen.add(hash(root.id))
+        _h5_group(h5py, root, "", 0, walk, acc, source)
+    return None
+
+
+@dataclass
+class _H5Walk:
+    budget: int = MAX_H5_NODES
+    seen: set[int] = field(default_factory=set)
+    """Objects already visited (h5py hashes an object id by file and object number): a group hard-linked
+    into itself is walked once, a dataset linked under two names is read once."""
+
+
+def _h5_group(h5py: Any, group: Any, prefix: str, depth: int, walk: _H5Walk, acc: _Acc, source: str) -> None:
+    try:
+        keys = list(group.keys())
+    except Exception as exc:
+        acc.skip(prefix or "/", f"group unreadable: {type(exc).__name__}: {exc}"[:300])
+        return
+    for key in keys:
+        name = f"{prefix}{key}"
+        if not prefix and key in ("optimizer", "optimizer_weights"):
+            continue  # optimizer state, not the model's weights
+        if walk.budget <= 0:
+            acc.skip("...", f"more than {MAX_H5_NODES} HDF5 objects; the rest are not read")
+            return
+        walk.budget -= 1
+        try:
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                acc.skip(name, "external link to another file; not followed")
+                continue
+            if isinstance(link, h5py.SoftLink):
+                acc.skip(name, "soft link; not followed")
+                continue
+            obj = group.get(key)
+            ident = hash(obj.id)
+        except Exception as exc:
+            acc.skip(name, f"object unreadable: {type(exc).__name__}: {exc}"[:300])
+            continue
+        if ident in walk.seen:
+            acc.skip(name, "another name for an object already read; not read twice")
+            continue
+        walk.seen.add(ident)
+        if isinstance(obj, h5py.Group):
+            if depth >= MAX_H5_DEPTH:
+                acc.skip(name, f"groups nested deeper than {MAX_H5_DEPTH}; not read")
+            else:
+                _h5_group(h5py, obj, f"{name}/", depth + 1, walk, acc, source)
+        elif isinstance(obj, h5py.Dataset):
+            _h5_dataset(h5py, obj, name, acc, source)
+        else:
+            acc.skip(name, f"HDF5 object {type(obj).__name__} is not a dataset")
+
+
+def _h5_dataset(h5py: Any, ds: Any, name: str, acc: _Acc, source: str) -> None:
+    import numpy as np
+
+    try:
+        why = _h5_unbounded(h5py, ds)
+        if why is not None:
+            acc.skip(name, why)
+            return
+        dt = ds.dtype
+        if dt.kind not in "fiu" or dt.fields is not None or dt.subdtype is not None:
+            acc.skip(name, f"dtype {str(dt)[:40]!r} is not a numeric type we read")
+            return
+        dtype = dt.newbyteorder("=").name
+        shape = ds.shape
+        if shape is None:
+            acc.skip(name, "null dataspace: no data")
+            return
+        shape = tuple(int(d) for d in shape)
+        layout = _family_layout("tf", shape)
+        if len(shape) == 4 and "transpose" in name.lower():
+            layout = "unknown"  # Conv2DTranspose kernels are (h, w, out, in)
+        stored = ds.id.get_storage_size() if ds.chunks is None and ds.compression is None else None
+        if stored is not None and stored == 0 and math.prod(shape) > 0:
+            acc.skip(name, "no data stored (fill value only)")
+            return
+    except Exception as exc:
+        acc.skip(name, f"dataset unreadable: {type(exc).__name__}: {exc}"[:300])
+        return
+
+    def read(expected: int) -> bytes | None:
+        try:
+            arr = np.asarray(ds[()])
+            arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+            return np.ascontiguousarray(arr).tobytes()
+        except Exception as exc:
+            acc.skip(name, f"dataset unreadable: {type(exc).__name__}: {exc}"[:300])
+            return None
+
+    acc.offer(name, dtype, shape, layout, source, None, read)
+
+
+def _h5_unbounded(h5py: Any, ds: Any) -> str | None:
+    """Why a dataset's read cannot be bounded by its declared size (None: it can)."""
+    if ds.is_virtual:
+        return "virtual dataset (maps other files); not read"
+    if ds.external:
+        return "data stored in external files; not read"
+    plist = ds.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in _H5_FILTERS:
+            return f"HDF5 filter {code} is not one we can bound; not read"
     return None
 
 
