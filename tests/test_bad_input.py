@@ -679,14 +679,14 @@ def test_the_zstd_structure_walk_checks_the_time_budget() -> None:
 
 
 def test_a_worker_that_dies_costs_only_its_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = scan_module._result_for
+    real = scan_module.result_for
 
     def fragile(scanner: Scanner, item: WalkItem) -> TargetResult | None:
         if item.path.endswith("poison.txt"):
             os._exit(3)  # what an OOM kill or a crash in a C library looks like from the pool
         return real(scanner, item)
 
-    monkeypatch.setattr(scan_module, "_result_for", fragile)  # inherited by forked workers
+    monkeypatch.setattr(scan_module, "result_for", fragile)  # inherited by forked workers
     for i in range(40):
         (tmp_path / f"{i:02d}.txt").write_bytes(GOOD_TEXT)
     (tmp_path / "20-poison.txt").write_bytes(GOOD_TEXT)

@@ -138,14 +138,15 @@ def run(args: argparse.Namespace, open_output: OpenOutput) -> int:
     return EXIT_ERROR
 
 
-def _db(args: argparse.Namespace) -> str:
+def database(args: argparse.Namespace) -> str:
+    """`--db`, else $JIEYAO_DB, else ./jieyao-banks.sqlite (the lineage banks live in the same database)."""
     return str(args.db or os.environ.get("JIEYAO_DB") or DEFAULT_DB)
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> BankStore:
     from jieyao.banks.store import BankStore
 
-    return BankStore.open(_db(args), create=create)
+    return BankStore.open(database(args), create=create)
 
 
 def _fmt(args: argparse.Namespace, out: TextIO | None = None, default_pipe: str = "jsonl") -> str:
@@ -174,7 +175,7 @@ def cmd_create(args: argparse.Namespace, _out: OpenOutput) -> int:
     with _open(args, create=True) as store:
         bank = store.create_bank(args.name, BankKind.NEGATIVE if args.negative else BankKind.POSITIVE,
                                  description=args.description, actor=args.actor)
-    print(f"created {bank.kind.value} bank {bank.name} in {_db(args)}")
+    print(f"created {bank.kind.value} bank {bank.name} in {database(args)}")
     return EXIT_OK
 
 
@@ -187,7 +188,7 @@ def cmd_list(args: argparse.Namespace, _out: OpenOutput) -> int:
                               "description": b.description, "created": _when(b.created)}, ensure_ascii=False))
         return EXIT_OK
     if not banks:
-        print(f"no banks yet in {_db(args)}")
+        print(f"no banks yet in {database(args)}")
         return EXIT_OK
     _table([["BANK", "KIND", "ENABLED", "CREATED", "DESCRIPTION"]]
            + [[b.name, b.kind.value, "yes" if b.enabled else "no", _when(b.created), b.description] for b in banks],
@@ -276,7 +277,7 @@ def cmd_stats(args: argparse.Namespace, _out: OpenOutput) -> int:
                               "last_change": _when(st.last_change)}))
         return EXIT_OK
     if not stats:
-        print(f"no banks yet in {_db(args)}")
+        print(f"no banks yet in {database(args)}")
         return EXIT_OK
     _table([["BANK", "KIND", "ENABLED", "ACTIVE", "DISABLED", "WITHDRAWN", "BY TYPE", "LAST CHANGE"]]
            + [[st.bank, st.kind.value, "yes" if st.enabled else "no", str(st.active), str(st.disabled),

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TextIO
 
+from jieyao.bank_cli import DEFAULT_DB, database
+
 if TYPE_CHECKING:
     from jieyao.lineage.bank import LineageBank
     from jieyao.lineage.fingerprint import Lineage, ModelPrint
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-DEFAULT_DB = "jieyao-banks.sqlite"
 OpenOutput = Callable[[str | None], AbstractContextManager[TextIO]]
 
 LIMITS_NOTE = ("A descendant verdict rests on weight similarity, not proof of training history; 'none found' does "
@@ -57,14 +58,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument("name")
 
 
-def _db(args: argparse.Namespace) -> str:
-    return str(args.db or os.environ.get("JIEYAO_DB") or DEFAULT_DB)
-
-
 def _open(args: argparse.Namespace, *, create: bool) -> LineageBank:
     from jieyao.lineage.bank import LineageBank
 
-    return LineageBank.open(_db(args), create=create)
+    return LineageBank.open(database(args), create=create)
 
 
 def read_print(path: str) -> tuple[ModelPrint | None, str | None]:

@@ -45,8 +45,10 @@ def make_scanner(limits: ScanLimits | None, config: RecogniserConfig) -> Scanner
     return Scanner(limits, build_recognisers(config))
 
 
-def _result_for(scanner: Scanner, item: WalkItem) -> TargetResult | None:
-    if item.folder:  # a marker even when the layout says nothing: the rollup needs folder boundaries
+def result_for(scanner: Scanner, item: WalkItem) -> TargetResult:
+    """One walked item's result; a folder is always one (a marker even when the layout says nothing: the
+    rollup needs folder boundaries). Shared with the service's scan jobs."""
+    if item.folder:
         return scanner.scan_folder(item.path) or TargetResult(path=item.path, format=DIRECTORY, size=0)
     if item.skipped is not None:
         return TargetResult(path=item.path, skipped=item.skipped)
@@ -66,7 +68,7 @@ def _worker_init(limits: ScanLimits, config: RecogniserConfig) -> None:
 def _worker_scan(batch: list[WalkItem]) -> list[TargetResult]:
     assert _WORKER is not None
     try:
-        return [r for r in (_result_for(_WORKER, item) for item in batch) if r is not None]
+        return [result_for(_WORKER, item) for item in batch]
     finally:
         _WORKER.close()  # pool workers exit without atexit handlers: remove the spool dir per batch
 
@@ -158,7 +160,7 @@ def iter_scan(paths: Sequence[str | Path], limits: ScanLimits | None = None,
         rollup = FolderRollup(scanner.recognisers)
         items = iter_targets(given, folders=True)
         if jobs <= 1:
-            results = (r for r in (_result_for(scanner, item) for item in items) if r is not None)
+            results = (result_for(scanner, item) for item in items)
             yield from rollup.wrap(results)
             return
         pool = _Pool(jobs, limits, config)

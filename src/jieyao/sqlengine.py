@@ -6,19 +6,22 @@ Kept in one place so both stores wait for locks, report database errors and trea
 from __future__ import annotations
 
 import sqlite3
-from contextlib import suppress
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 BUSY_TIMEOUT_S = 60.0
 CACHE_KIB = 64 * 1024
 """SQLite page cache per connection: random 64-hex keys touch the whole index, and the default 2 MiB thrashes."""
 WRITE_OPTION = "jieyao_write"
 """Execution option a connection carries when its transaction will write (SQLite then begins IMMEDIATE)."""
+LOCK_RETRIES = 8
 
 
 class DatabaseOpenError(ValueError):
@@ -60,6 +63,42 @@ def open_engine(target: str | Path, *, create: bool, what: str = "database",
         event.listen(engine, "connect", lambda dbapi, _rec: sqlite_connect(dbapi, memory, busy_timeout_s))
         event.listen(engine, "begin", sqlite_begin)
     return engine, shown
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool,
+                wrap: Callable[[BaseException], Exception]) -> Iterator[Connection]:
+    """One transaction: begun (retrying with back-off while the database is locked beyond its busy timeout),
+    committed when the block ends, rolled back on any error. Database errors leave as `wrap(exc)`, the
+    caller's own error type, with no stack of SQL."""
+    delay = 0.05
+    conn: Connection | None = None
+    for attempt in range(LOCK_RETRIES):
+        try:
+            conn = engine.connect().execution_options(**{WRITE_OPTION: write})
+            trans = conn.begin()
+            break
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            if conn is not None:
+                conn.close()
+                conn = None
+            if isinstance(exc, OperationalError) and is_locked(exc) and attempt < LOCK_RETRIES - 1:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            raise wrap(exc) from None
+    assert conn is not None
+    try:
+        yield conn
+        trans.commit()
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        quiet_rollback(trans)
+        raise wrap(exc) from None
+    except BaseException:
+        quiet_rollback(trans)
+        raise
+    finally:
+        conn.close()
 
 
 def sqlite_connect(dbapi: Any, memory: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:

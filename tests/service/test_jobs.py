@@ -279,7 +279,7 @@ def test_cancel_a_running_job_stops_between_targets(make_service: Any, batch: Pa
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     s = make_service(background=False)
     job = submit(s, [str(batch)]).json()
-    real = jobs_mod._result_for
+    real = jobs_mod.result_for
     seen: list[str] = []
 
     def cancelling(scanner: Any, item: Any) -> TargetResult:
@@ -288,7 +288,7 @@ def test_cancel_a_running_job_stops_between_targets(make_service: Any, batch: Pa
             assert s.post(f"/v1/jobs/{job['id']}/cancel", role="submitter").status_code == 200
         return real(scanner, item)
 
-    monkeypatch.setattr(jobs_mod, "_result_for", cancelling)
+    monkeypatch.setattr(jobs_mod, "result_for", cancelling)
     s.ctx.jobs.run_once()
     row = job_row(s.ctx, job["id"])
     assert row.status == "cancelled" and len(seen) == 4  # nothing scanned after the cancel
@@ -399,14 +399,14 @@ def test_two_runners_never_both_take_a_job(make_service: Any, batch: Path) -> No
 
 def test_a_crashing_target_is_an_error_result_and_the_job_goes_on(make_service: Any, batch: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    real = jobs_mod._result_for
+    real = jobs_mod.result_for
 
     def crash_on_notes(scanner: Any, item: Any) -> TargetResult:
         if item.path.endswith("notes.txt"):
             raise RuntimeError("simulated reader bug")
         return real(scanner, item)
 
-    monkeypatch.setattr(jobs_mod, "_result_for", crash_on_notes)
+    monkeypatch.setattr(jobs_mod, "result_for", crash_on_notes)
     s = make_service(background=False)
     job = submit(s, [str(batch)]).json()
     s.ctx.jobs.run_once()
@@ -436,7 +436,7 @@ def test_a_job_taken_over_stops_its_old_holder(make_service: Any, batch: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     s = make_service(background=False)
     job = submit(s, [str(batch)]).json()
-    real = jobs_mod._result_for
+    real = jobs_mod.result_for
     count = [0]
 
     def takeover(scanner: Any, item: Any) -> TargetResult:
@@ -447,7 +447,7 @@ def test_a_job_taken_over_stops_its_old_holder(make_service: Any, batch: Path,
                                                                                attempts=2))
         return real(scanner, item)
 
-    monkeypatch.setattr(jobs_mod, "_result_for", takeover)
+    monkeypatch.setattr(jobs_mod, "result_for", takeover)
     monkeypatch.setattr(jobs_mod, "FLUSH_EVERY", 1)
     s.ctx.jobs.run_once()
     row = job_row(s.ctx, job["id"])
@@ -460,7 +460,7 @@ def test_a_stopping_service_hands_its_job_back(make_service: Any, batch: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     s = make_service(background=False)
     job = submit(s, [str(batch)]).json()
-    real = jobs_mod._result_for
+    real = jobs_mod.result_for
     count = [0]
 
     def stop_midway(scanner: Any, item: Any) -> TargetResult:
@@ -469,13 +469,13 @@ def test_a_stopping_service_hands_its_job_back(make_service: Any, batch: Path,
             s.ctx.jobs.stop()
         return real(scanner, item)
 
-    monkeypatch.setattr(jobs_mod, "_result_for", stop_midway)
+    monkeypatch.setattr(jobs_mod, "result_for", stop_midway)
     s.ctx.jobs.run_once()
     row = job_row(s.ctx, job["id"])
     assert row.status == "queued" and row.owner is None and row.attempts == 0
     stored = [r.path for r in rows_of(s.ctx, job["id"])]
     assert stored == [str(batch / "broken.zip")] and row.targets_done == 1  # the model is left for the next run
-    monkeypatch.setattr(jobs_mod, "_result_for", real)
+    monkeypatch.setattr(jobs_mod, "result_for", real)
     fresh = JobRunner(s.ctx)
     assert fresh.run_once() == job["id"]
     rows = rows_of(s.ctx, job["id"])

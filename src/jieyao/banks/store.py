@@ -18,8 +18,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +26,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, insert, inspect, select, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from jieyao.banks.interop import MAX_SOURCE_CHARS, BadLine, SignalRecord, clean_text, make_record
 from jieyao.banks.schema import (
@@ -44,17 +41,14 @@ from jieyao.banks.schema import (
 )
 from jieyao.hashing.signals import SignalType, SignalValueError, normalise_value, parse_signal_type
 from jieyao.sqlengine import (
-    WRITE_OPTION,
     DatabaseOpenError,
     db_error,
-    is_locked,
     open_engine,
-    quiet_rollback,
+    transaction,
 )
 
 CHUNK = 5_000
 """Rows per executemany (and per IN (...) lookup) during an import."""
-LOCK_RETRIES = 8
 SCHEMA_LOCK_KEY = 0x6A69_6579_616F_0001
 """Postgres advisory lock (per database) held while creating the tables, so processes opening a new store at
 once do not race to CREATE them."""
@@ -337,34 +331,8 @@ class BankStore:
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
-        delay = 0.05
-        for attempt in range(LOCK_RETRIES):
-            conn: Connection | None = None
-            try:
-                conn = self._engine.connect()
-                conn.execution_options(**{WRITE_OPTION: write})
-                trans = conn.begin()
-                break
-            except (SQLAlchemyError, sqlite3.Error) as exc:
-                if conn is not None:
-                    conn.close()
-                if isinstance(exc, OperationalError) and is_locked(exc) and attempt < LOCK_RETRIES - 1:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                raise BankError(f"{self.url}: {db_error(exc)}") from None
-        assert conn is not None
-        try:
+        with transaction(self._engine, write=write, wrap=lambda exc: BankError(f"{self.url}: {db_error(exc)}")) as conn:
             yield conn
-            trans.commit()
-        except (SQLAlchemyError, sqlite3.Error) as exc:
-            quiet_rollback(trans)
-            raise BankError(f"{self.url}: {db_error(exc)}") from None
-        except BaseException:
-            quiet_rollback(trans)
-            raise
-        finally:
-            conn.close()
 
     @contextmanager
     def _writing(self, actor: str | None) -> Iterator[_Write]:

@@ -42,6 +42,9 @@ class SafetensorsSummary:
     problems: tuple[str, ...] = ()
     """Every inconsistency found (bad offsets, overlaps, sizes that do not match dtype x shape), bounded."""
     tensor_count: int = 0
+    spans: tuple[tuple[str, int, int], ...] = ()
+    """(name, begin, end) of each tensor whose data_offsets lie inside the data section, relative to its start
+    (`8 + header_bytes` in the file), in header order, at most MAX_TENSORS: a reader of the weights needs them."""
 
 
 def _fail(header_bytes: int, message: str) -> SafetensorsSummary:
@@ -102,6 +105,7 @@ def _summarise(header: dict[str, Any], header_bytes: int, data_bytes: int) -> Sa
             problem("__metadata__ is not an object")
 
     tensors: list[TensorEntry] = []
+    located: list[tuple[str, int, int]] = []
     spans: list[tuple[int, int, str]] = []
     count = 0
     for name, entry in header.items():
@@ -116,6 +120,8 @@ def _summarise(header: dict[str, Any], header_bytes: int, data_bytes: int) -> Sa
             tensors.append((name, dtype, shape))
         if span is not None:
             spans.append((span[0], span[1], name))
+            if len(located) < MAX_TENSORS:
+                located.append((name, span[0], span[1]))
     spans.sort()
     reach, holder = 0, ""  # the furthest end seen so far, and whose it is
     for begin, end, name in spans:
@@ -127,7 +133,7 @@ def _summarise(header: dict[str, Any], header_bytes: int, data_bytes: int) -> Sa
     if problems:
         error = f"{len(problems)} problem(s) in header: {problems[0]}"
     return SafetensorsSummary(tensors=tuple(tensors), metadata=metadata, header_bytes=header_bytes, error=error,
-                              problems=tuple(problems), tensor_count=count)
+                              problems=tuple(problems), tensor_count=count, spans=tuple(located))
 
 
 def _entry(name: str, entry: object, data_bytes: int,

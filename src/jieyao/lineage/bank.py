@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from jieyao.lineage.fingerprint import (
     CODE_BITS,
@@ -62,7 +60,7 @@ from jieyao.lineage.fingerprint import (
     Thresholds,
     compare,
 )
-from jieyao.sqlengine import WRITE_OPTION, DatabaseOpenError, db_error, open_engine, quiet_rollback
+from jieyao.sqlengine import DatabaseOpenError, db_error, open_engine, transaction
 
 MAX_NAME_CHARS = 200
 MAX_NOTE_CHARS = 2_000
@@ -217,30 +215,9 @@ class LineageBank:
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
-        try:
-            conn = self._engine.connect()
-        except (SQLAlchemyError, sqlite3.Error) as exc:
-            raise LineageBankError(f"{self.url}: {db_error(exc)}") from None
-        try:
-            conn.execution_options(**{WRITE_OPTION: write})
-            trans = conn.begin()
-        except (SQLAlchemyError, sqlite3.Error) as exc:
-            conn.close()
-            raise LineageBankError(f"{self.url}: {db_error(exc)}") from None
-        try:
+        with transaction(self._engine, write=write,
+                         wrap=lambda exc: LineageBankError(f"{self.url}: {db_error(exc)}")) as conn:
             yield conn
-            trans.commit()
-        except IntegrityError as exc:
-            quiet_rollback(trans)
-            raise LineageBankError(f"{self.url}: {db_error(exc)}") from None
-        except (SQLAlchemyError, sqlite3.Error) as exc:
-            quiet_rollback(trans)
-            raise LineageBankError(f"{self.url}: {db_error(exc)}") from None
-        except BaseException:
-            quiet_rollback(trans)
-            raise
-        finally:
-            conn.close()
 
     # --- writing ----------------------------------------------------------------------------------------
 

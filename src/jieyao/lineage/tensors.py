@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import os
 import stat
@@ -248,51 +247,27 @@ _ST_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "fl
               "BOOL": "bool"}
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key[:80]!r}")
-        out[key] = value
-    return out
-
-
 def _safetensors(blob: Blob, acc: _Acc) -> str | None:
-    from jieyao.formats.safetensors import MAX_HEADER_BYTES
+    """The header is validated by `formats.safetensors` (bounded, duplicate keys refused); each tensor whose
+    offsets lie in the data section is offered, the rest are skipped with why."""
+    from jieyao.formats.safetensors import read_safetensors
 
-    (n,) = struct.unpack("<Q", blob.read_at(0, 8))
-    if n > MAX_HEADER_BYTES:
-        return f"safetensors header claims {n} bytes, over the {MAX_HEADER_BYTES}-byte bound"
-    raw = blob.read_at(8, n)
-    if len(raw) < n:
-        return "safetensors header cut short"
-    try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return f"safetensors header is not valid JSON: {str(exc)[:200]}"
-    if not isinstance(header, dict):
-        return "safetensors header is not a JSON object"
-    start = 8 + n
-    data_bytes = blob.size - start
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(entry, dict):
-            acc.skip(name, "header entry is not an object")
-            continue
-        st_dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        dtype = _ST_DTYPES.get(st_dtype) if isinstance(st_dtype, str) else None
+    summary = read_safetensors(blob)
+    if not summary.tensors and summary.error and not summary.problems:
+        return f"safetensors: {summary.error}"
+    start = 8 + summary.header_bytes
+    spans = {name: (begin, end) for name, begin, end in summary.spans}
+    for name, st_dtype, dims in summary.tensors:
+        dtype = _ST_DTYPES.get(st_dtype)
         if dtype is None:
-            acc.skip(name, f"dtype {str(st_dtype)[:20]!r} is not a numeric type we read")
+            acc.skip(name, f"dtype {st_dtype[:20]!r} is not a numeric type we read")
             continue
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-                and 0 <= offsets[0] <= offsets[1] <= data_bytes):
-            acc.skip(name, f"data_offsets {str(offsets)[:60]} are invalid or outside the {data_bytes}-byte data")
+        span = spans.get(name)
+        if span is None:
+            acc.skip(name, f"data_offsets are invalid or outside the {blob.size - start}-byte data")
             continue
-        dims = tuple(shape) if isinstance(shape, list) else None
-        acc.offer(name, dtype, dims, _family_layout("torch", dims or ()), "safetensors", offsets[1] - offsets[0],
-                  _span_reader(blob, start + offsets[0]))
+        acc.offer(name, dtype, dims, _family_layout("torch", dims), "safetensors", span[1] - span[0],
+                  _span_reader(blob, start + span[0]))
     return None
 
 

@@ -8,27 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, inspect, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from jieyao.service.schema import TABLE_NAMES, VERSION_TABLE
 from jieyao.sqlengine import (
     WRITE_OPTION,
     DatabaseOpenError,
     db_error,
-    is_locked,
     is_read_only,
     open_engine,
-    quiet_rollback,
+    transaction,
 )
 
-LOCK_RETRIES = 8
 MIGRATION_LOCK_KEY = 0x6A69_6579_616F_0002
 """Postgres advisory lock held while migrating, so two service processes starting at once do not race."""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -135,35 +132,8 @@ class ServiceDB:
 
     @contextmanager
     def tx(self, *, write: bool) -> Iterator[Connection]:
-        delay = 0.05
-        conn: Connection | None = None
-        for attempt in range(LOCK_RETRIES):
-            try:
-                conn = self.engine.connect()
-                conn = conn.execution_options(**{WRITE_OPTION: write})
-                trans = conn.begin()
-                break
-            except (SQLAlchemyError, sqlite3.Error) as exc:
-                if conn is not None:
-                    conn.close()
-                    conn = None
-                if isinstance(exc, OperationalError) and is_locked(exc) and attempt < LOCK_RETRIES - 1:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                raise self._unavailable(exc) from None
-        assert conn is not None
-        try:
+        with transaction(self.engine, write=write, wrap=self._unavailable) as conn:
             yield conn
-            trans.commit()
-        except (SQLAlchemyError, sqlite3.Error) as exc:
-            quiet_rollback(trans)
-            raise self._unavailable(exc) from None
-        except BaseException:
-            quiet_rollback(trans)
-            raise
-        finally:
-            conn.close()
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         if is_read_only(exc):

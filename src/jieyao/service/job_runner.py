@@ -30,6 +30,7 @@ from jieyao.intake.walk import WalkItem, iter_targets
 from jieyao.model import Decision, TargetResult
 from jieyao.recognise.base import DIRECTORY
 from jieyao.rollup import FolderRollup
+from jieyao.scan import result_for
 from jieyao.service import audit
 from jieyao.service.cases import CaseSubject, maybe_open_case
 from jieyao.service.db import StoreUnavailable, aware, now
@@ -40,7 +41,6 @@ from jieyao.service.roots import resolve_under_roots
 from jieyao.service.schema import job_results, jobs
 
 if TYPE_CHECKING:
-    from jieyao.engine import Scanner
     from jieyao.service.context import ServiceContext
 
 
@@ -366,7 +366,7 @@ class JobRunner:
                 return stored
         try:
             with self.ctx.engines.scanner() as scanner:
-                return _result_for(scanner, item)
+                return result_for(scanner, item)
         except StoreUnavailable:
             raise
         except Exception as exc:  # the chassis reports errors as results: this is a bug, and it stays one target's
@@ -498,16 +498,3 @@ class JobRunner:
             return
         if res.rowcount != 1:
             run.stop.set()
-
-
-# --- helpers ----------------------------------------------------------------------------------------------
-
-def _result_for(scanner: Scanner, item: WalkItem) -> TargetResult:
-    """As `jieyao.scan`: a folder is always a result (the rollup needs its boundaries)."""
-    if item.folder:
-        return scanner.scan_folder(item.path) or TargetResult(path=item.path, format=DIRECTORY, size=0)
-    if item.skipped is not None:
-        return TargetResult(path=item.path, skipped=item.skipped)
-    if item.error is not None:
-        return TargetResult(path=item.path, error=item.error)
-    return scanner.scan_path(item.path)
