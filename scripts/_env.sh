@@ -15,10 +15,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.jieyao-installed"
-WANT="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)-${JIEYAO_EXTRAS:-dev,yara,media,video,banks,service,lineage}"
+WANT="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)-${JIEYAO_EXTRAS:-dev,yara,media,video,banks,service,lineage,ocr,spark}"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e ".[${JIEYAO_EXTRAS:-dev,yara,media,video,banks,service,lineage}]"
+  "$VENV/bin/python" -m pip install --quiet -e ".[${JIEYAO_EXTRAS:-dev,yara,media,video,banks,service,lineage,ocr,spark}]"
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -3,6 +3,7 @@ without executing anything. The library works without the CLI; see `scan_paths`,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -14,12 +15,18 @@ from jieyao.rulepack import RulePack, load_rules
 from jieyao.scan import iter_scan, scan_bytes, scan_paths
 
 if TYPE_CHECKING:
+    from jieyao.images import ImageInput
     from jieyao.text.result import ModerationResult
 
 
-def moderate(text: str, id: str | None = None) -> ModerationResult:
+def moderate(text: str, id: str | None = None, images: Sequence[ImageInput] = ()) -> ModerationResult:
     """Moderate one listing with the built-in lexicon and rules (see `jieyao.text.Moderator` for more);
-    imported on first use, so scanning files never loads the text tables."""
+    imported on first use, so scanning files never loads the text tables. `images` (bytes or local paths)
+    are read with OCR and QR decoding (extra `ocr`) and moderated with the text as one listing."""
+    if images:
+        from jieyao.images import moderate_images
+
+        return moderate_images(images, text=text, id=id)
     from jieyao.text import moderate as _moderate
 
     return _moderate(text, id=id)

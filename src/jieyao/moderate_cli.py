@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
 
 
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("moderate", help="moderate listings: sales of face-swap models, software and services",
-                       description="Reads JSONL ({\"id\", \"text\"} or {\"id\", \"title\", \"description\"}), CSV "
-                                   "with --column, or one listing per line; '-' or no FILE reads stdin.")
-    p.add_argument("file", nargs="?", default="-", metavar="FILE")
+                       description="Reads JSONL ({\"id\", \"text\"} or {\"id\", \"title\", \"description\"}, "
+                                   "each with optional \"images\": [paths]), CSV with --column, one listing per "
+                                   "line, or image files (each an image-only listing); '-' or no FILE reads stdin. "
+                                   "Pictures are read with OCR and QR decoding (extra `ocr`).")
+    p.add_argument("file", nargs="*", default=["-"], metavar="FILE")
     p.add_argument("--format", "-f", choices=("jsonl", "json", "table"), default=None,
                    help="output (default: table on a terminal, jsonl otherwise)")
     p.add_argument("-o", "--output", metavar="FILE", help="write results to FILE instead of stdout")
@@ -29,14 +36,53 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--lexicon", action="append", default=[], metavar="FILE", help="extra lexicon file")
     p.add_argument("--rules", action="append", default=[], metavar="FILE", help="extra moderation rule file")
     p.add_argument("--eval", metavar="FILE", help="evaluate on a labelled JSONL set and print precision/recall")
+    p.add_argument("--no-images", action="store_true",
+                   help="moderate the text only: ignore records' \"images\" (image FILEs are still refused)")
+    p.add_argument("--image-base", metavar="DIR",
+                   help="folder that relative \"images\" paths are taken from (default: the listing file's)")
+    p.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
+                   help="declared pixels above which a picture is not decoded (default 40,000,000)")
+    p.add_argument("--image-seconds", type=float, default=None, metavar="S",
+                   help="time budget per picture (default 10)")
+
+
+def _is_image_file(path: str) -> bool:
+    if path == "-" or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+class _Images:
+    """The picture side of a run: built only when a listing has pictures, so text-only runs never load OCR."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._reader: Any = None
+
+    def reader(self) -> Any:
+        if self._reader is None:
+            from jieyao.images import ImageLimits, ImageReader, OcrEngine
+
+            if not OcrEngine.available():
+                raise SystemExit("jieyao moderate: reading pictures needs the `ocr` extra "
+                                 "(pip install 'jieyao[ocr]'); use --no-images to moderate the text only")
+            changes: dict[str, Any] = {}
+            if self.args.max_image_pixels is not None:
+                changes["max_pixels"] = self.args.max_image_pixels
+            if self.args.image_seconds is not None:
+                changes["max_seconds"] = self.args.image_seconds
+            self._reader = ImageReader(ImageLimits(**changes))
+        return self._reader
 
 
 def run(args: argparse.Namespace, open_output: Callable[[str | None], AbstractContextManager[TextIO]]) -> int:
-    from jieyao.model import Decision
     from jieyao.report.moderation import ModerationWriter
     from jieyao.text import Moderator
-    from jieyao.text.listings import BadRecord, ListingReader
-    from jieyao.text.result import ModerationResult
 
     moderator = Moderator(lexicon_paths=args.lexicon, rules_paths=args.rules)
     if args.eval:
@@ -45,25 +91,55 @@ def run(args: argparse.Namespace, open_output: Callable[[str | None], AbstractCo
         report = evaluate(moderator.moderate, args.eval)
         print(report.render_text())
         return EXIT_OK
-    reader = ListingReader(column=args.column, id_column=args.id_column, fields=tuple(args.field),
-                           format=args.input)
+    files = args.file or ["-"]
+    if files.count("-") > 1:
+        raise SystemExit("jieyao moderate: '-' (stdin) can be given once")
+    images = _Images(args)
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "jsonl")
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace", newline="")
-    with stream if stream is not sys.stdin else contextlib.nullcontext(stream), open_output(args.output) as out:
+    with open_output(args.output) as out:
         writer = ModerationWriter(out, fmt, color=fmt == "table" and out.isatty())
-        for record in reader.read(stream, "" if args.file == "-" else args.file):
-            if isinstance(record, BadRecord):
-                print(f"jieyao moderate: {args.file}:{record.line}: {record.error}", file=sys.stderr)
-                writer.add(ModerationResult(id=record.id, decision=Decision.REVIEW, error=record.error))
+        for name in files:
+            if _is_image_file(name):
+                if args.no_images:
+                    raise SystemExit(f"jieyao moderate: {name} is a picture, and --no-images was given")
+                from jieyao.images import moderate_with_images
+
+                writer.add(moderate_with_images(moderator, {}, [name], id=name, reader=images.reader()))
                 continue
-            if list(record.fields) == ["text"]:
-                text = record.fields["text"]
-                result = moderator.moderate(text, id=record.id)
-            else:
-                result = moderator.moderate_listing(record.fields, id=record.id)
-                text = " | ".join(record.fields.values())
-            writer.add(result, text if list(record.fields) == ["text"] else "")
+            _moderate_stream(args, name, moderator, images, writer)
         counts = writer.finish()
     if counts["error"]:
         return EXIT_ERROR
     return EXIT_FLAGGED if counts["block"] or counts["review"] else EXIT_OK
+
+
+def _moderate_stream(args: argparse.Namespace, name: str, moderator: Any, images: _Images, writer: Any) -> None:
+    from jieyao.model import Decision
+    from jieyao.text.listings import BadRecord, ListingReader
+    from jieyao.text.result import ModerationResult
+
+    reader = ListingReader(column=args.column, id_column=args.id_column, fields=tuple(args.field),
+                           format=args.input)
+    stream = sys.stdin if name == "-" else open(name, encoding="utf-8", errors="replace", newline="")
+    base = Path(args.image_base) if args.image_base else (Path(name).parent if name != "-" else Path.cwd())
+    with stream if stream is not sys.stdin else contextlib.nullcontext(stream):
+        for record in reader.read(stream, "" if name == "-" else name):
+            if isinstance(record, BadRecord):
+                print(f"jieyao moderate: {name}:{record.line}: {record.error}", file=sys.stderr)
+                writer.add(ModerationResult(id=record.id, decision=Decision.REVIEW, error=record.error))
+                continue
+            if record.images and not args.no_images:
+                from jieyao.images import moderate_with_images
+                from jieyao.images.moderation import image_paths
+
+                paths = image_paths(record.images, base)
+                writer.add(moderate_with_images(moderator, record.fields, paths, id=record.id,
+                                                reader=images.reader()))
+                continue
+            if not record.fields:
+                writer.add(moderator.moderate("", id=record.id))
+            elif list(record.fields) == ["text"]:
+                text = record.fields["text"]
+                writer.add(moderator.moderate(text, id=record.id), text)
+            else:
+                writer.add(moderator.moderate_listing(record.fields, id=record.id))

@@ -53,6 +53,7 @@ class ModerationWriter:
         table.add_column("listing (hits highlighted) · contacts · rules", overflow="fold", ratio=3)
         for result, text in self._kept:
             body = highlight(text, result) if text else Text()
+            _images(body, result)
             if result.contacts:
                 body.append("\ncontacts: " + ", ".join(f"{c.type} {c.value or ''}".strip()
                                                        + (f" (code {c.code})" if c.code else "")
@@ -69,6 +70,23 @@ class ModerationWriter:
         c = self.counts
         console.print(f"{sum(c.values())} listings ({c['block']} block, {c['review']} review, {c['pass']} pass; "
                       f"{c['error']} errors)")
+
+
+def _images(body: Text, result: ModerationResult) -> None:
+    """What was read from each picture, and which hits came from where in it."""
+    for im in result.extra.get("images", ()):
+        read = " / ".join(line["text"] for line in im.get("lines", ()))
+        line = f"image {im['index']} {im['name']}: " + (read[:SHOWN_CHARS] or "(no text)")
+        if im.get("error"):
+            line += f" · error: {im['error']}"
+        for note in im.get("limits", ()):
+            line += f" · limit: {note}"
+        body.append(("\n" if body.plain else "") + line, style="blue")
+    sourced = [h for h in result.hits if h.source is not None]
+    if sourced:
+        body.append("\nimage hits: " + ", ".join(
+            f"{h.term!r} ({h.canonical}, image {h.source['image']} {h.source['kind']} line {h.source['line']})"
+            for h in sourced[:8] if h.source is not None), style="bold red")
 
 
 def highlight(text: str, result: ModerationResult) -> Text:

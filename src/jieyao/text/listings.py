@@ -15,6 +15,8 @@ MAX_RECORD_CHARS = 2_000_000
 """A line longer than this is not parsed (a listing is never that long); the moderator caps text itself."""
 TEXT_FIELDS = ("text", "title", "description", "content", "body")
 """Fields read from a JSON record, in this order, when the caller names none."""
+MAX_IMAGES_PER_RECORD = 64
+"""A record naming more pictures than this is refused (the moderator reads at most its own image limit)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Listing:
     fields: Mapping[str, str]
     """Field name → text; one field ("text") for plain lines."""
     line: int
+    images: tuple[str, ...] = ()
+    """JSONL `"images"`: picture paths as the record gives them (relative ones are the caller's to resolve)."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,14 @@ class ListingReader:
             ident = str(obj.get("id", lineno))
             wanted = self.fields or TEXT_FIELDS
             found = {k: obj[k] for k in wanted if isinstance(obj.get(k), str)}
-            if not found:
-                yield BadRecord(ident, lineno, f"no text field (looked for {', '.join(wanted)})")
+            images = _images(obj.get("images"))
+            if isinstance(images, str):
+                yield BadRecord(ident, lineno, images)
                 continue
-            yield Listing(ident, found, lineno)
+            if not found and not images:
+                yield BadRecord(ident, lineno, f"no text field (looked for {', '.join(wanted)}) and no images")
+                continue
+            yield Listing(ident, found, lineno, images)
 
     def _csv(self, stream: IO[str]) -> Iterator[Listing | BadRecord]:
         if self.column is None:
@@ -115,3 +123,14 @@ class ListingReader:
                 yield BadRecord(ident, reader.line_num, f"row has no value in column {self.column!r}")
                 continue
             yield Listing(ident, {"text": text}, reader.line_num)
+
+
+def _images(value: object) -> tuple[str, ...] | str:
+    """A record's `"images"` as paths, or why it cannot be read."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        return "\"images\" must be a list of file paths"
+    if len(value) > MAX_IMAGES_PER_RECORD:
+        return f"\"images\" names {len(value)} files, over {MAX_IMAGES_PER_RECORD}"
+    return tuple(value)

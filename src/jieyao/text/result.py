@@ -30,10 +30,16 @@ class Hit:
     start: int
     end: int
     weight: float = 1.0
+    source: dict[str, Any] | None = field(default=None, compare=False)
+    """Where a hit read from a listing image was: {"image", "name", "kind" (ocr | qr), "line", "box"}; None for
+    the listing's own text."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"term": self.term, "canonical": self.canonical, "group": self.group, "channel": self.channel,
-                "start": self.start, "end": self.end, "weight": round(self.weight, 3)}
+        out = {"term": self.term, "canonical": self.canonical, "group": self.group, "channel": self.channel,
+               "start": self.start, "end": self.end, "weight": round(self.weight, 3)}
+        if self.source is not None:
+            out["source"] = self.source
+        return out
 
     @staticmethod
     def fast(term: str, canonical: str, group: str, channel: str, start: int, end: int, weight: float) -> Hit:
@@ -41,7 +47,7 @@ class Hit:
         field (the moderator builds a few per listing)."""
         hit = _new(Hit)
         hit.__dict__.update(term=term, canonical=canonical, group=group, channel=channel, start=start, end=end,
-                            weight=weight)
+                            weight=weight, source=None)
         return hit
 
 
@@ -59,6 +65,8 @@ class Contact:
     code: str | None = None
     obfuscated: bool = False
     """The contact was written to dodge filters (v信, 薇信, ➕V, full-width digits, spaced digits ...)."""
+    source: dict[str, Any] | None = field(default=None, compare=False)
+    """As `Hit.source`: the image, line and box a contact was read from (a QR code's payload included)."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "value": self.value, "start": self.start, "end": self.end}
@@ -68,6 +76,8 @@ class Contact:
             out["code"] = self.code
         if self.obfuscated:
             out["obfuscated"] = True
+        if self.source is not None:
+            out["source"] = self.source
         return out
 
 
