@@ -48,6 +48,8 @@ class Engines:
             self._scanners.put(s)
         self._matcher: Matcher | None = None
         self._matcher_lock = threading.Lock()
+        self._image_reader: Any = None
+        self._image_lock = threading.Lock()
 
     def close(self) -> None:
         for s in self._all:
@@ -72,6 +74,18 @@ class Engines:
             if self._matcher is None:
                 self._matcher = Matcher(self.banks, exact_in_memory=True)
             yield self._matcher
+
+    def image_reader(self) -> Any:
+        """The listing-image reader (OCR + QR), built on the first listing with pictures: the OCR engine costs
+        ~300 MB, which a service that never sees a picture should not pay. None without the `ocr` extra."""
+        with self._image_lock:
+            if self._image_reader is None:
+                from jieyao.images import ImageReader, OcrEngine
+
+                if not OcrEngine.available():
+                    return None
+                self._image_reader = ImageReader()
+            return self._image_reader
 
     def scan_versions(self) -> dict[str, str]:
         return {"jieyao": __version__, "rule_pack": f"{self.rule_pack.name}@{self.rule_pack.version}"}

@@ -4,41 +4,68 @@ rules fired, evasions). Flagged listings open review cases when configured."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from jieyao.service.auth import Principal, Role
 from jieyao.service.cases import CaseSubject, maybe_open_case
 from jieyao.service.context import ServiceContext
 from jieyao.service.db import StoreUnavailable
 from jieyao.service.deps import get_ctx, require, run_bounded
-from jieyao.service.errors import bad_request
+from jieyao.service.errors import ApiError, bad_request
 from jieyao.text.engine import FIELD_SEPARATOR
 from jieyao.text.result import ModerationResult
 
 router = APIRouter(tags=["moderate"])
 Submitter = Annotated[Principal, Depends(require(Role.submitter))]
 MAX_FIELDS = 20
+MAX_IMAGES = 16
 INLINE_CHARS = 2_000
+
+
+class ListingImage(BaseModel):
+    """A listing picture, inline: its bytes in base64 (the request's body limit bounds its size). Pictures are
+    never fetched by URL: a moderation service that fetches what listings point at is an SSRF."""
+
+    name: str | None = Field(None, max_length=200)
+    data_base64: str
+
+    @field_validator("data_base64")
+    @classmethod
+    def _is_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("data_base64 is not valid base64") from None
+        return value
+
+    def data(self) -> bytes:
+        return base64.b64decode(self.data_base64)
 
 
 class Listing(BaseModel):
     """`text`, or named fields (`title`, `description`, or any in `fields`): fields are moderated together
-    and offsets point into them joined with a blank line, as `Moderator.moderate_listing` does."""
+    and offsets point into them joined with a blank line, as `Moderator.moderate_listing` does. `images`
+    are read with OCR and QR decoding and moderated with the text as one listing; each hit and contact from
+    a picture carries `source` (image, line, box)."""
 
     id: str | None = Field(None, max_length=200)
     text: str | None = None
     title: str | None = None
     description: str | None = None
     fields: dict[str, str] | None = None
+    images: list[ListingImage] | None = Field(None, max_length=MAX_IMAGES)
 
     @model_validator(mode="after")
     def _has_text(self) -> Listing:
-        if self.text is None and self.title is None and self.description is None and not self.fields:
-            raise ValueError("a listing needs text, title, description or fields")
+        if (self.text is None and self.title is None and self.description is None and not self.fields
+                and not self.images):
+            raise ValueError("a listing needs text, title, description, fields or images")
         if self.fields is not None and len(self.fields) > MAX_FIELDS:
             raise ValueError(f"at most {MAX_FIELDS} fields")
         return self
@@ -58,10 +85,32 @@ class Batch(BaseModel):
 def _moderate_one(ctx: ServiceContext, listing: Listing) -> tuple[ModerationResult, str]:
     moderator = ctx.engines.moderator
     fields = listing.named_fields()
+    if listing.images:
+        from jieyao.images import moderate_with_images
+
+        reader = ctx.engines.image_reader()
+        if reader is None:
+            raise ApiError(501, "ocr_unavailable", "this service cannot read pictures: install the `ocr` extra")
+        fields = fields if fields is not None else ({"text": listing.text} if listing.text else {})
+        pictures = [(im.name or f"image[{k}]", im.data()) for k, im in enumerate(listing.images)]
+        result = moderate_with_images(moderator, fields, pictures, id=listing.id, reader=reader)
+        return result, _with_image_text(fields, result)
     if fields is None:
         text = listing.text or ""
         return moderator.moderate(text, id=listing.id), text
     return moderator.moderate_listing(fields, id=listing.id), FIELD_SEPARATOR.join(fields.values())
+
+
+def _with_image_text(fields: dict[str, str], result: ModerationResult) -> str:
+    """The text the result's offsets point into: the fields, then what each picture said (as the review
+    console highlights hits in it)."""
+    texts = dict(fields)
+    moderated = result.extra.get("fields", {})
+    for im in result.extra.get("images", ()):
+        key = f"image[{im['index']}]"
+        if key in moderated:
+            texts[key] = "\n".join(line["text"] for line in im["lines"])
+    return FIELD_SEPARATOR.join(texts.values())
 
 
 @dataclass
@@ -101,7 +150,7 @@ def queue_cases(ctx: ServiceContext, who: Principal, done: list[_Moderated]) -> 
 
 def _small(listings: list[Listing]) -> bool:
     """One short listing is moderated on the event loop: its ~0.1-0.5 ms costs less than the thread hop."""
-    if len(listings) != 1:
+    if len(listings) != 1 or listings[0].images:
         return False
     fields = listings[0].named_fields() or {"text": listings[0].text or ""}
     return sum(len(v) for v in fields.values()) <= INLINE_CHARS
