@@ -62,3 +62,13 @@ def test_ocr_and_qr_make_no_network_attempt(tmp_path: Path, no_network_namespace
     assert got["events"] == []
     assert got["lines"] == ["DeepFaceLab pack for sale", "https://pan.baidu.com/s/1AbCdEf?pwd=x7k2"]
     assert got["decision"] == "block" and "must be bytes" in got["url_error"]
+
+
+def test_only_the_headless_opencv_build_is_installed() -> None:
+    """Both OpenCV builds install the same `cv2`; with both present, removing one leaves no cv2 at all
+    (ocr.md §5.4). The `ocr` extra asks for the headless build only, and nothing else may pull the GUI one."""
+    from importlib import metadata
+
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    assert "opencv-python-headless" in names
+    assert not names & {"opencv-python", "opencv-contrib-python", "rapidocr-onnxruntime", "rapidocr-ng"}
