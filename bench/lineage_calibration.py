@@ -16,7 +16,11 @@ downloaded, nothing loaded or run; every file is written by code and read back w
    zero); detection rate by fine-tune length x lr x transform (fp32/fp16 DFL pickle, renamed+shuffled OIHW
    safetensors, renamed+shuffled fp16 ONNX Gemm, int8 QDQ ONNX MatMul); the transformed children are also
    compared with every *other* fresh base (a second, transformed null).
-3. LIMITS: a function-preserving hidden-unit permutation of a parent (expected: not detected), the same init
+3. BANK: the fresh bases in a `LineageBank` (the common-tensor table maintained on add): common tensors and
+   lineage pairs among unrelated models (expected 0 and 0), the transformed children searched through the bank
+   (expected: the same verdicts as pairwise `compare`), then one tensor of base 100 copied into three other
+   bases' re-registrations: it becomes common, and the copied-tensor limit cases are re-checked through the bank.
+4. LIMITS: a function-preserving hidden-unit permutation of a parent (expected: not detected), the same init
    seed trained on different data (reported), one tensor copied into an unrelated model (expected: not a
    descendant), int8 safetensors with no scale.
 
@@ -39,6 +43,7 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -50,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import lineage_models as lm
+from jieyao.lineage.bank import LineageBank
 from jieyao.lineage.fingerprint import ModelPrint, Thresholds, compare, fingerprint, fingerprint_arrays
 from jieyao.lineage.tensors import read_tensors_bytes
 
@@ -149,6 +155,60 @@ def null_stats(prints: Sequence[ModelPrint], th: Thresholds) -> dict[str, Any]:
             "false_pairs": false_pairs, "false_examples": false_desc[:3]}
 
 
+# --- the bank and its common-tensor table ----------------------------------------------------------------
+
+def bank_section(fresh: Sequence[Any], prints: Sequence[ModelPrint], children: Sequence[tuple[int, ModelPrint, bool]],
+                 th: Thresholds) -> dict[str, Any]:
+    t = time.perf_counter()
+    res: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, LineageBank.open(Path(tmp) / "lineage.sqlite") as bank:
+        for i, p in enumerate(prints):
+            bank.add("calibration", f"base{100 + i}", p)
+        rep = bank.recount()  # the same table as the adds built (tests check that); here for its counts
+        res["unrelated"] = {"models": rep.models, "lineage_pairs": rep.related_pairs,
+                            "shared_links": rep.shared_links, "common_tensors": rep.common_tensors}
+        agree = same_top = 0
+        for b, child, pairwise in children:
+            hits = bank.search(child, top=3, thresholds=th)
+            got = bool(hits) and hits[0].lineage.descendant
+            agree += got == pairwise
+            same_top += (not got) or hits[0].name == f"base{100 + b}"
+        res["children"] = {"searched": len(children), "agree_with_compare": agree, "right_reference": same_top}
+        # a copied constant: base 100's inter/dense1 pasted into three other bases, registered as resales
+        copies = []
+        for k in (1, 2, 3):
+            params = {n: v.copy() for n, v in fresh[k].params.items()}
+            params["inter/dense1/W"] = fresh[0].params["inter/dense1/W"].copy()
+            copies.append(params)
+            bank.add("calibration", f"copy{k}", print_of(params))
+        common = bank.common_tensors()
+        res["copied"] = {"common_tensors": [(c.model, c.tensor, c.models) for c in common]}
+        two = {n: v.copy() for n, v in fresh[4].params.items()}
+        for n in ("inter/dense1/W", "inter/dense2/W"):
+            two[n] = fresh[0].params[n].copy()
+        hits = bank.search(print_of(two), top=3, thresholds=th)
+        h0 = next((h for h in hits if h.name == "base100"), None)
+        res["copied"]["two_copied_vs_base100"] = (h0.lineage.descendant, h0.lineage.why) if h0 else None
+        again = sum(bool(hs) and hs[0].lineage.descendant and hs[0].name == f"base{100 + b}"
+                    for b, child, _ in children for hs in [bank.search(child, top=1, thresholds=th)] if b == 0)
+        res["copied"]["base100_children_detected"] = [again, sum(1 for b, _, _ in children if b == 0)]
+        res["copied"]["base100_children_detected_pairwise"] = sum(d for b, _, d in children if b == 0)
+    res["seconds"] = round(time.perf_counter() - t, 1)
+    u, c, cp = res["unrelated"], res["children"], res["copied"]
+    print(f"## BANK: the {u['models']} fresh bases in a LineageBank ({res['seconds']} s)")
+    print(table([["unrelated fresh bases", u["lineage_pairs"], u["shared_links"], u["common_tensors"]]],
+                ["bank", "lineage pairs", "shared links", "common tensors"]))
+    print(f"transformed children through LineageBank.search: {c['agree_with_compare']}/{c['searched']} verdicts as "
+          f"pairwise compare, {c['right_reference']}/{c['searched']} with the right (or no) top reference")
+    print(f"base 100's inter/dense1 copied into 3 other bases (registered as their resales): common tensors "
+          f"{[f'{m}:{n} ({k})' for m, n, k in cp['common_tensors']]}")
+    print(f"  unrelated model + two tensors copied from base 100, via the bank: {cp['two_copied_vs_base100']}")
+    print(f"  base 100's children still detected: {cp['base100_children_detected'][0]}/"
+          f"{cp['base100_children_detected'][1]} (pairwise compare, no common table: "
+          f"{cp['base100_children_detected_pairwise']})\n")
+    return res
+
+
 # --- the run ---------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     det_cos: dict[tuple[float, float], list[float]] = {}
     cross_false, cross_n, cross_max = 0, 0, -1.0
     det_q: dict[tuple[float, float], list[tuple[float, float]]] = {}
+    children: list[tuple[int, ModelPrint, bool]] = []
     for b in range(ft_test):
         others = [p for i, p in enumerate(fresh_prints) if i != b]
         for (f, lmul), params in lm.fine_tunes(fresh[b], fractions=fractions, lr_mults=lr_mults).items():
@@ -247,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 child = print_file(fname, data)
                 lin = compare(child, fresh_prints[b], frozen)
                 det.setdefault((f, lmul, vname), []).append(lin.descendant)
+                children.append((b, child, lin.descendant))
                 if vname == variant_names[0]:
                     det_cos.setdefault((f, lmul), []).extend(tensor_cosines(child, fresh_prints[b]))
                     qb, qc = lm.quality(fresh[b].params), lm.quality(params)
@@ -284,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                                             n_pairs),
                    "detection": {f"{k[0]}x@{k[1]}x {k[2]}": [sum(v), len(v)] for k, v in det.items()},
                    "cross_null": [cross_false, cross_n, cross_max]}
+
+    out["bank"] = bank_section(fresh, fresh_prints, children, frozen)
 
     # ---------------- LIMITS ----------------
     base, bprint = fresh[0], fresh_prints[0]

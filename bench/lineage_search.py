@@ -12,7 +12,8 @@ measured in the same run.
    reference #K and a synthetic descendant of it (each tensor at cosine ~0.6), plus a real trained base from
    `lineage_models.py` and its 1x fine-tune. Each query is timed through `LineageBank.search` and through a
    brute-force numpy cosine over all same-shape bank tensors held in memory (same verdict rule); the two
-   top-1 answers must agree.
+   top-1 answers must agree. The bank's build time ("add") includes, per add, the search of the new model
+   against the bank that keeps the common-tensor table (lineage.md §3.4).
 
     .venv/bin/python bench/lineage_search.py [--models 5000] [--quick] [--json OUT.json]
 """

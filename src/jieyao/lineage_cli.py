@@ -1,7 +1,9 @@
 """`jieyao lineage`: argument parsing and output only (the work is `jieyao.lineage.*`).
 
 `add BANK MODEL --name NAME` stores a known model's fingerprints (no weights); `check MODEL...` reports the
-closest known ancestors with evidence (exit 0 none, 1 a descendant found, 2 an error); `list`; `remove NAME`.
+closest known ancestors with evidence (exit 0 none, 1 a descendant found, 2 an error); `list` (`--common`: the
+common-tensor table); `remove NAME`; `recount` rebuilds the common-tensor table; `compare A B` (no bank): both
+verdicts and every same-shape tensor cosine of two model files.
 The database is `--db`, else `$JIEYAO_DB`, else ./jieyao-banks.sqlite (the hash banks' file; own tables).
 Model files are read statically (`jieyao.lineage.tensors`): never unpickled, never run."""
 
@@ -24,8 +26,10 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 OpenOutput = Callable[[str | None], AbstractContextManager[TextIO]]
 
-LIMITS_NOTE = ("A descendant verdict rests on weight similarity, not proof of training history; 'none found' does "
-               "not mean independent (distillation, heavy retraining and permuted hidden units evade it).")
+LIMITS_NOTE = ("A descendant verdict rests on weight similarity, not proof of training history (models trained from "
+               "the same random seed can look related); 'none found' does not mean independent (distillation, "
+               "heavy retraining and permuted hidden units evade it). Tensors seen in 3 or more unrelated bank "
+               "models (copied constants) are reported but not counted.")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,9 +57,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ls = lsub.add_parser("list", parents=[db], help="known models")
     ls.add_argument("--bank", default=None, help="only this bank")
     ls.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    ls.add_argument("--common", action="store_true",
+                    help="list the common tensors instead (copied constants seen in several unrelated models)")
 
     r = lsub.add_parser("remove", parents=[db], help="forget a known model")
     r.add_argument("name")
+
+    lsub.add_parser("recount", parents=[db], help="rebuild the common-tensor table (one search per known model)")
+
+    cp = lsub.add_parser("compare", help="compare two model files directly: every same-shape tensor cosine")
+    cp.add_argument("model_a", metavar="A")
+    cp.add_argument("model_b", metavar="B")
+    cp.add_argument("--format", "-f", choices=("table", "json"), default="table")
 
 
 def _open(args: argparse.Namespace, *, create: bool) -> LineageBank:
@@ -89,6 +102,8 @@ def run(args: argparse.Namespace, open_output: OpenOutput) -> int:
             return _check(args, open_output)
         if args.lineage_command == "list":
             return _list(args)
+        if args.lineage_command == "compare":
+            return _compare(args)
         if args.lineage_command == "remove":
             with _open(args, create=False) as bank:
                 if not bank.remove(args.name):
@@ -96,6 +111,14 @@ def run(args: argparse.Namespace, open_output: OpenOutput) -> int:
                     return EXIT_ERROR
             print(f"removed {args.name}")
             return EXIT_OK
+        if args.lineage_command == "recount":
+            with _open(args, create=False) as bank:
+                rep = bank.recount()
+            print(f"recounted {rep.models} models: {rep.related_pairs} lineage pairs, {rep.shared_links} shared "
+                  f"links between unrelated models, {rep.common_tensors} common tensors")
+            for err in rep.skipped:
+                print(f"jieyao lineage: skipped: {err}", file=sys.stderr)
+            return EXIT_ERROR if rep.skipped else EXIT_OK
     except LineageBankError as exc:
         print(f"jieyao lineage: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -127,6 +150,9 @@ def _check(args: argparse.Namespace, open_output: OpenOutput) -> int:
                 results.append(entry)
                 continue
             errors: list[str] = []
+            if bank.upgrade_error:
+                errors.append(f"old lineage bank not upgraded, searched without its common-tensor table "
+                              f"({bank.upgrade_error}); run jieyao lineage recount with write access")
             hits = bank.search(model, top=max(1, args.top), errors=errors)
             entry.update(format=model.format, tensors=len(model.tensors), params=model.total_params,
                          skipped=len(model.skipped), references=[_hit_json(n, b, lin) for n, b, lin in hits])
@@ -152,7 +178,9 @@ def _hit_json(name: str, bank: str, lin: Lineage) -> dict[str, Any]:
     return {"name": name, "bank": bank, "descendant": lin.descendant, "coverage": round(lin.coverage, 4),
             "reference_params": lin.reference_params, "why": lin.why,
             "matches": [{"child": m.child, "reference": m.reference, "shape": list(m.shape), "cosine": m.cosine,
-                         "params": m.params} for m in lin.matches]}
+                         "params": m.params} for m in lin.matches],
+            "common": [{"child": m.child, "reference": m.reference, "shape": list(m.shape), "cosine": m.cosine,
+                        "params": m.params, "seen_in_unrelated_models": m.common_models} for m in lin.common]}
 
 
 def _table(results: list[dict[str, Any]], out: TextIO) -> None:
@@ -177,6 +205,8 @@ def _table(results: list[dict[str, Any]], out: TextIO) -> None:
 def _list(args: argparse.Namespace) -> int:
     from jieyao.lineage.bank import model_json
 
+    if args.common:
+        return _list_common(args)
     with _open(args, create=False) as bank:
         models = bank.list(args.bank)
     if args.format == "json":
@@ -189,3 +219,71 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{m.bank}\t{m.name}\t{m.tensors} tensors\t{m.params:,} params\t{m.format or '-'}\t"
               f"{m.added.isoformat()}\t{m.note or ''}")
     return EXIT_OK
+
+
+def _list_common(args: argparse.Namespace) -> int:
+    with _open(args, create=False) as bank:
+        common = bank.common_tensors()
+    if args.format == "json":
+        json.dump([{"model": c.model, "tensor": c.tensor, "shape": c.shape, "seen_in_unrelated_models": c.models}
+                   for c in common], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not common:
+        print("no common tensors")
+    for c in common:
+        print(f"{c.model}\t{c.tensor}\t{c.shape}\tseen in {c.models} unrelated models")
+    return EXIT_OK
+
+
+def compare_json(a: ModelPrint, b: ModelPrint) -> dict[str, Any]:
+    """Both verdicts (A as a descendant of B and the other way) and every same-shape pairing's cosine (greedy
+    one-to-one, no threshold), for a pairwise look without a bank. Stage 2 (hidden units aligned by permutation,
+    lineage.md §3.5) is not run: when no tensor matches but both have the same multiset of canonical shapes, the
+    output says that this is the case it would be for."""
+    from collections import Counter
+
+    from jieyao.lineage.fingerprint import Thresholds, compare
+
+    raw = compare(a, b, Thresholds(min_cosine=-2.0, min_tensors=1, min_coverage=0.0))
+    a_of_b, b_of_a = compare(a, b), compare(b, a)
+    same_arch = bool(a.tensors) and Counter(_shape_key(t.shape) for t in a.tensors) == \
+        Counter(_shape_key(t.shape) for t in b.tensors)
+    out: dict[str, Any] = {
+        "a_descendant_of_b": a_of_b.descendant, "b_descendant_of_a": b_of_a.descendant,
+        "a_of_b": a_of_b.why, "b_of_a": b_of_a.why, "same_architecture": same_arch,
+        "pairs": [{"a": m.child, "b": m.reference, "shape": list(m.shape), "cosine": m.cosine, "params": m.params}
+                  for m in raw.matches]}
+    if same_arch and not a_of_b.matches and not b_of_a.matches:
+        out["note"] = ("same architecture but no tensor matches: if one was made from the other, its hidden units "
+                       "were permuted or it was retrained or distilled; permutation alignment (stage 2) is not "
+                       "implemented")
+    return out
+
+
+def _shape_key(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(shape)) if len(shape) == 2 else shape
+
+
+def _compare(args: argparse.Namespace) -> int:
+    prints = []
+    for path in (args.model_a, args.model_b):
+        model, why = read_print(path)
+        if model is None:
+            print(f"jieyao lineage: {why}", file=sys.stderr)
+            return EXIT_ERROR
+        prints.append(model)
+    res = compare_json(prints[0], prints[1])
+    if args.format == "json":
+        json.dump({"a": args.model_a, "b": args.model_b, **res, "limits": LIMITS_NOTE}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for label, key, verdict in (("A of B", "a_of_b", "a_descendant_of_b"),
+                                    ("B of A", "b_of_a", "b_descendant_of_a")):
+            print(f"{label}: {'DESCENDANT' if res[verdict] else 'not a descendant'}: {res[key]}")
+        for p in res["pairs"]:
+            print(f"  {p['cosine']:+.4f}  {'x'.join(map(str, p['shape']))}  {p['a']}  ~  {p['b']}")
+        if "note" in res:
+            print(f"  {res['note']}")
+        print(f"Note: {LIMITS_NOTE}")
+    return EXIT_FOUND if res["a_descendant_of_b"] or res["b_descendant_of_a"] else EXIT_OK

@@ -168,3 +168,48 @@ def _results(report: dict) -> list[dict]:
         if key in report:
             return report[key]
     raise AssertionError(f"unknown report keys {sorted(report)}")
+
+
+def test_common_tensors_in_check_list_and_recount(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "banks.sqlite")
+    emap = (np.random.default_rng(77).standard_normal((512, 256)) * 0.05).astype(np.float32)
+    for seed in (1, 2, 3):  # three unrelated models that copied one constant into their dense layer
+        arrays = {**dfl_model(seed), "inter/dense1/weight:0": emap}
+        path = tmp_path / f"m{seed}.npy"
+        path.write_bytes(dfl_pickle(arrays))
+        assert run(capsys, "lineage", "--db", db, "add", "dfl", str(path), "--name", f"m{seed}")[0] == 0
+    code, out, _ = run(capsys, "lineage", "list", "--db", db, "--common", "--format", "json")
+    assert code == 0 and {(c["model"], c["tensor"], c["seen_in_unrelated_models"]) for c in json.loads(out)} == \
+        {(f"m{s}", "inter/dense1/weight:0", 3) for s in (1, 2, 3)}
+    query = tmp_path / "q.safetensors"
+    query.write_bytes(safetensors(as_torch_fp16({**dfl_model(9), "inter/dense1/weight:0": emap})))
+    code, out, _ = run(capsys, "lineage", "check", "--db", db, str(query), "--format", "json")
+    assert code == 0  # only the constant matches: not a descendant of anything
+    refs = json.loads(out)["results"][0]["references"]
+    assert sorted(r["name"] for r in refs) == ["m1", "m2", "m3"]
+    assert all(r["matches"] == [] and [c["seen_in_unrelated_models"] for c in r["common"]] == [3] for r in refs)
+    code, out, _ = run(capsys, "lineage", "check", "--db", db, str(query))
+    assert "shares tensors with m1" in out and "shared common tensor (seen in 3 unrelated bank models)" in out
+    code, out, _ = run(capsys, "lineage", "recount", "--db", db)
+    assert code == 0 and "recounted 3 models: 0 lineage pairs" in out and "3 common tensors" in out
+    assert run(capsys, "lineage", "remove", "--db", db, "m3")[0] == 0
+    code, out, _ = run(capsys, "lineage", "list", "--db", db, "--common")
+    assert code == 0 and out.strip() == "no common tensors"
+
+
+def test_compare_two_files(tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "lineage", "compare", str(files["child"]), str(files["parent"]), "--format", "json")
+    res = json.loads(out)
+    assert code == 1 and res["a_descendant_of_b"] and res["b_descendant_of_a"] and res["same_architecture"]
+    assert len(res["pairs"]) == 4 and all(p["cosine"] > 0.7 for p in res["pairs"]) and "note" not in res
+    permuted = dict(dfl_model(1))  # the parent with its dense layer's output units shuffled
+    dense = "inter/dense1/weight:0"
+    permuted[dense] = permuted[dense][:, np.random.default_rng(3).permutation(256)]
+    for k in ("encoder/down1/conv1/weight:0", "encoder/down2/conv1/weight:0", "decoder/upscale0/conv1/weight:0"):
+        permuted[k] = dfl_model(5)[k]  # and the rest retrained: no tensor left in place
+    path = tmp_path / "permuted.npy"
+    path.write_bytes(dfl_pickle(permuted))
+    code, out, _ = run(capsys, "lineage", "compare", str(path), str(files["parent"]))
+    assert code == 0 and "A of B: not a descendant" in out and "permutation alignment (stage 2) is not" in out
+    code, _, err = run(capsys, "lineage", "compare", str(files["text"]), str(files["parent"]))
+    assert code == 2 and "notes.txt" in err

@@ -86,6 +86,9 @@ class TensorMatch:
     shape: tuple[int, ...]
     cosine: float
     params: int
+    common_models: int = 0
+    """For a pair left out as common (`Lineage.common`): the unrelated bank models the reference tensor is seen in
+    (a family counted once); 0 for a counted match."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,11 @@ class Lineage:
     descendant: bool
     matches: tuple[TensorMatch, ...]
     coverage: float
-    """Share of the reference's fingerprinted parameters covered by matched tensors."""
+    """Share of the reference's fingerprinted, non-common parameters covered by matched tensors."""
     reference_params: int
     why: str
+    common: tuple[TensorMatch, ...] = ()
+    """Child tensors that matched only common reference tensors (a copied constant): evidence, never counted."""
 
 
 # --- hashing tables -------------------------------------------------------------------------------------------
@@ -344,17 +349,9 @@ def _key(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(shape)) if len(shape) == 2 else shape
 
 
-def compare(child: ModelPrint, reference: ModelPrint, thresholds: Thresholds | None = None, *,
-            reference_tensors: int | None = None) -> Lineage:
-    """Is `child` a descendant of `reference`? Tensors pair by canonical shape (2-D also transposed when a side's
-    layout is unknown), one-to-one greedily by cosine; names are reported, never used. Coverage is over
-    `reference.total_params`; `reference_tensors` (default: len(reference.tensors)) is the count the evidence
-    names, for a bank search that passes only a reference's prefiltered tensors."""
-    th = thresholds or Thresholds()
-    if not reference.tensors or not child.tensors:
-        side = "the reference" if not reference.tensors else "the model"
-        return Lineage(False, (), 0.0, reference.total_params,
-                       f"nothing to compare: {side} has no fingerprintable float tensors")
+def tensor_pairs(child: ModelPrint, reference: ModelPrint, min_cosine: float) -> list[tuple[float, int, int]]:
+    """Every (cosine, reference index, child index) with cosine >= `min_cosine`, best first: tensors pair by
+    canonical shape (2-D also transposed when a side's layout is unknown)."""
     by_key: dict[tuple[int, ...], list[int]] = {}
     for j, c in enumerate(child.tensors):
         by_key.setdefault(_key(c.shape), []).append(j)
@@ -362,11 +359,15 @@ def compare(child: ModelPrint, reference: ModelPrint, thresholds: Thresholds | N
     for i, r in enumerate(reference.tensors):
         for j in by_key.get(_key(r.shape), ()):
             cos = _pair_cosine(child.tensors[j], r)
-            if cos is not None and cos >= th.min_cosine:
+            if cos is not None and cos >= min_cosine:
                 pairs.append((cos, i, j))
     pairs.sort(key=lambda p: -p[0])
+    return pairs
+
+
+def _greedy(pairs: list[tuple[float, int, int]], child: ModelPrint, reference: ModelPrint, used_c: set[int],
+            common: Mapping[int, int]) -> list[TensorMatch]:
     used_r: set[int] = set()
-    used_c: set[int] = set()
     matches: list[TensorMatch] = []
     for cos, i, j in pairs:
         if i in used_r or j in used_c:
@@ -375,12 +376,45 @@ def compare(child: ModelPrint, reference: ModelPrint, thresholds: Thresholds | N
         used_c.add(j)
         r = reference.tensors[i]
         matches.append(TensorMatch(child=child.tensors[j].name, reference=r.name, shape=r.shape,
-                                   cosine=round(cos, 4), params=r.params))
+                                   cosine=round(cos, 4), params=r.params, common_models=common.get(i, 0)))
+    return matches
+
+
+def compare(child: ModelPrint, reference: ModelPrint, thresholds: Thresholds | None = None, *,
+            reference_tensors: int | None = None, common: Mapping[int, int] | None = None,
+            common_params: int = 0) -> Lineage:
+    """Is `child` a descendant of `reference`? Tensors pair by canonical shape (2-D also transposed when a side's
+    layout is unknown), one-to-one greedily by cosine; names are reported, never used. Coverage is over
+    `reference.total_params`; `reference_tensors` (default: len(reference.tensors)) is the count the evidence
+    names, for a bank search that passes only a reference's prefiltered tensors.
+
+    `common` (reference tensor index → unrelated bank models it is seen in) marks the reference's common tensors
+    (copied constants, from the bank's common-tensor table): they are paired last, only with child tensors left
+    over, reported in `Lineage.common` and never counted, neither in m nor in coverage; `common_params` (all the
+    reference's common parameters, prefiltered or not) leaves the coverage denominator too, so a fine-tune of a
+    model whose biggest tensor is a shared constant is not short of coverage for it."""
+    th = thresholds or Thresholds()
+    if not reference.tensors or not child.tensors:
+        side = "the reference" if not reference.tensors else "the model"
+        return Lineage(False, (), 0.0, reference.total_params,
+                       f"nothing to compare: {side} has no fingerprintable float tensors")
+    marks = common or {}
+    pairs = tensor_pairs(child, reference, th.min_cosine)
+    used_c: set[int] = set()
+    matches = _greedy([p for p in pairs if p[1] not in marks], child, reference, used_c, marks)
+    shared = _greedy([p for p in pairs if p[1] in marks], child, reference, used_c, marks) if marks else []
+    params = max(0, reference.total_params - (common_params if marks else 0))
     covered = sum(m.params for m in matches)
-    coverage = covered / reference.total_params if reference.total_params else 0.0
+    coverage = min(1.0, covered / params) if params else 0.0
     descendant = len(matches) >= th.min_tensors and coverage >= th.min_coverage
-    return Lineage(descendant, tuple(matches), coverage, reference.total_params,
-                   _why(matches, reference_tensors or len(reference.tensors), coverage, reference.total_params, th))
+    why = _why(matches, reference_tensors or len(reference.tensors), coverage, params, th)
+    if shared:
+        seen = sorted({m.common_models for m in shared})
+        span = str(seen[0]) if len(seen) == 1 else f"{seen[0]}-{seen[-1]}"
+        why = (why if matches else "only common tensors match") + \
+            f"; {len(shared)} shared common tensor{'s' if len(shared) > 1 else ''} " \
+            f"(seen in {span} unrelated bank models), not counted"
+    return Lineage(descendant, tuple(matches), coverage, params, why, tuple(shared))
 
 
 def _count(n: int) -> str:

@@ -56,8 +56,11 @@ class LineageRecogniser(Recogniser):
                           member=item.member, sha256=item.sha256, confidence=min(0.99, 0.5 + lineage.coverage / 2),
                           facts={"reference": name, "bank": bank, "coverage": round(lineage.coverage, 4),
                                  "tensors_matched": len(lineage.matches),
+                                 "common_tensors_not_counted": len(lineage.common),
                                  "min_cosine": min(m.cosine for m in lineage.matches),
                                  "max_cosine": max(m.cosine for m in lineage.matches)})
+        if self._bank.upgrade_error:
+            errors.insert(0, f"old lineage bank searched without its common-tensor table ({self._bank.upgrade_error})")
         for err in errors[:3]:
             yield Finding(rule="lineage.bank_error", category=Category.MODEL, decision=Decision.PASS,
                           evidence=(f"lineage bank entry skipped: {err}",), member=item.member, sha256=item.sha256)
@@ -66,7 +69,9 @@ class LineageRecogniser(Recogniser):
         return {
             "lineage.descendant": "The model's weights descend from a known model in the lineage bank "
                                   "(jieyao lineage): at least 3 tensors keep a sketch cosine >= 0.35 to the "
-                                  "reference and cover >= 25 % of its parameters, matched by shape, not name. "
+                                  "reference and cover >= 25 % of its parameters, matched by shape, not name; "
+                                  "tensors seen in 3 or more unrelated bank models (copied constants such as "
+                                  "inswapper's emap) are not counted. "
                                   "A resold fine-tune; review. Not detected does not mean independent.",
             "lineage.bank_error": "A lineage bank entry could not be read (corrupt); it was left out of the check.",
         }
