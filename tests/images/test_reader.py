@@ -49,6 +49,13 @@ def test_qr_payload_is_a_line_with_its_box(reader: ImageReader) -> None:
     assert [q.text for q in qrs] == ["https://pan.baidu.com/s/1AbCdEfGh?pwd=x7k2"]
     xs = [p[0] for p in qrs[0].box]
     assert 440 <= min(xs) <= 470 and got.qr_seconds > 0
+    assert [x for x in got.lines if x.kind == "ocr"] == []  # no stray "characters" read out of the modules
+
+
+def test_ocr_text_beside_a_qr_code_is_kept(reader: ImageReader) -> None:
+    img = add_qr(draw_lines(canvas(), ["scan to add me"]), "https://u.wechat.com/EAbc123", 450, 250)
+    got = reader.read(png_bytes(img), "qr.png")
+    assert [(x.kind, x.text) for x in got.lines] == [("ocr", "scan to add me"), ("qr", "https://u.wechat.com/EAbc123")]
 
 
 def test_text_free_photo_and_tiny_images_give_no_lines(reader: ImageReader) -> None:

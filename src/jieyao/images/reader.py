@@ -120,6 +120,14 @@ def fold_ocr_text(text: str) -> str:
     return "".join(chars)
 
 
+def _inside(box: Quad, outer: Quad) -> bool:
+    """The centre of `box` lies within the bounding rectangle of `outer`."""
+    cx = sum(p[0] for p in box) / 4
+    cy = sum(p[1] for p in box) / 4
+    xs, ys = [p[0] for p in outer], [p[1] for p in outer]
+    return min(xs) <= cx <= max(xs) and min(ys) <= cy <= max(ys)
+
+
 def _scaled(box: Quad, scale: float) -> Quad:
     if scale == 1.0:
         return box
@@ -165,21 +173,29 @@ class ImageReader:
             if min(frame.shape[0], frame.shape[1]) < limits.min_side:
                 out.notes.append(f"frame {index}: {frame.shape[1]}×{frame.shape[0]} is too small to hold text")
                 continue
+            texts: list[TextLine] = []
+            codes: list[TextLine] = []
             if self.use_ocr:
                 if self._over_budget(out, t0, "OCR"):
                     return
                 t = time.perf_counter()
-                for line in self.ocr.read(frame):
-                    self._add(out, TextLine(fold_ocr_text(line.text), line.score,
-                                            _scaled(line.box, decoded.scale), "ocr", index, line.text))
+                texts = [TextLine(fold_ocr_text(line.text), line.score, _scaled(line.box, decoded.scale), "ocr",
+                                  index, line.text) for line in self.ocr.read(frame)]
                 out.ocr_seconds += time.perf_counter() - t
             if self.use_qr:
                 if self._over_budget(out, t0, "QR decoding"):
                     return
                 t = time.perf_counter()
-                for code in self.qr.read(frame, limits.max_qr):
-                    self._add(out, TextLine(code.text, 1.0, _scaled(code.box, decoded.scale), "qr", index))
+                codes = [TextLine(code.text, 1.0, _scaled(code.box, decoded.scale), "qr", index)
+                         for code in self.qr.read(frame, limits.max_qr)]
                 out.qr_seconds += time.perf_counter() - t
+            # OCR "reads" a stray character or two out of a QR code's modules: what lies inside a decoded code
+            # is the code's payload, not text
+            for line in texts:
+                if not any(_inside(line.box, code.box) for code in codes):
+                    self._add(out, line)
+            for code in codes:
+                self._add(out, code)
 
     def _over_budget(self, out: ImageText, t0: float, step: str) -> bool:
         spent = time.perf_counter() - t0
