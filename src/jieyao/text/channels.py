@@ -9,7 +9,12 @@ original text with `View.span`).
 - glyph: chars folded to their phonetic component (唤/涣 -> 奂, 睑 -> 佥), so 唤脸 and 换睑 read as 换脸;
 - chaizi: the Normaliser recomposes 扌奂 -> 换 (only pairs whose char is in the lexicon); hits over such chars
   are reported as chaizi;
-- reversed: the lexicon reversed (脸换 for 换脸), for text turned around without an RLO control.
+- reversed: the lexicon reversed (脸换 for 换脸), for text turned around without an RLO control;
+- a pinyin sound-alike that keeps no char of its term (今单 for 金丹) counts only right next to another hit of
+  the same group ("今单 仙单");
+- misspelt names (reported as glyph): Latin text one edit (a letter added, dropped, changed, or two swapped)
+  away from a face-swap tool or app name of 8+ letters, same first letter ("facefuison", "deepfacelap",
+  "deep live came"), as patterns in the same automaton. Short names collide with English, so they are left out.
 
 All channels scan the *compact* text: the dense text without the single spaces it keeps between Latin words,
 so "deep face lab" and "jin dan" match. Surface, glyph and reversed read it as it is and share one automaton
@@ -45,6 +50,12 @@ _MAX_PINYIN_MIXED = 4  # terms with up to this many Han chars get every Han/lett
 _MAX_CHAIZI_VARIANTS = 32
 _MAX_HITS = 2_000
 """Matches kept per channel per listing: 1 MB of "换脸" must not build a million Hit objects."""
+_MAX_STRANGERS = 50
+"""Sound-alikes with no char of their term kept per listing for the list check (`Channels._catalogue`)."""
+_SPELLING_GROUPS = frozenset({"tool", "app"})
+"""Groups whose Latin terms are proper names of face-swap software, so a one-edit misspelling is still them."""
+_MIN_SPELLING = 8
+_MAX_SPELLING = 24
 
 
 class Match(NamedTuple):
@@ -102,6 +113,36 @@ def _clean(text: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATES.sub("\ufffd", text)
     return text
+
+
+def misspellings(name: str) -> set[str]:
+    """Every spelling one edit from `name` (a letter dropped, changed or added, or two neighbours swapped) that
+    keeps its first letter: sellers' typos and dodges ("facefuison", "deepfacelap") rarely touch it, and
+    keeping it halves the collisions with English."""
+    out: set[str] = set()
+    for k in range(1, len(name)):
+        out.add(name[:k] + name[k + 1:])
+        out.update(name[:k] + c + name[k + 1:] for c in _LETTERS)
+        if k + 1 < len(name):
+            out.add(name[:k] + name[k + 1] + name[k] + name[k + 2:])
+    for k in range(1, len(name) + 1):
+        out.update(name[:k] + c + name[k:] for c in _LETTERS)
+    out.discard(name)
+    return out
+
+
+def _misspelling_entries(folded: Mapping[Term, str]) -> list[tuple[str, _Payload]]:
+    """Patterns (payload channel "spelling", reported as glyph) for the misspellings of tool and app names of
+    8+ letters, minus every spelling that is itself a lexicon term; they ride in the text automaton, so they
+    cost no extra scan."""
+    exact = {f for f in folded.values() if f.isascii() and f.isalpha()}
+    entries: dict[tuple[str, int], tuple[str, _Payload]] = {}
+    for term, text in folded.items():
+        if (term.group in _SPELLING_GROUPS and _MIN_SPELLING <= len(text) <= _MAX_SPELLING and text.isascii()
+                and text.isalpha()):
+            for v in misspellings(text) - exact:
+                entries.setdefault((v, id(term)), (v, ("spelling", term)))
+    return list(entries.values())
 
 
 def latin_edges_ok(dense: str, i: int, j: int, term_text: str) -> bool:
@@ -233,6 +274,7 @@ class Channels:
         entries: list[tuple[str, _Payload]] = [(f, ("surface", t)) for t, f in folded.items()
                                                if "surface" in t.channels]
         entries += self._glyph_entries(folded)
+        entries += _misspelling_entries(folded)
         entries += [(f[::-1], ("reversed", t)) for t, f in folded.items()
                     if "reversed" in t.channels and f[::-1] != f]
         self.text_automaton = _Automaton(entries)
@@ -365,14 +407,24 @@ class Channels:
             if not (k and reach[k - 1] >= j):  # most pinyin matches are the surface ones again
                 fuzzy.extend(("pinyin", term, s, e, i, j) for _, term in pinyin_payloads[idx])
         weights = self.weights
+        strangers: list[tuple[Term, int, int]] = []
         for channel, term, s, e, i, j in fuzzy:
             k = bisect_right(starts, i)
             if k and reach[k - 1] >= j:
                 continue
             folded = self.folded[term]
-            if channel == "pinyin" and not (self._pinyin_ok(ctext[s:e], folded)
-                                            and self._pinyin_edges_ok(dense, i, j)):
-                continue
+            if channel == "pinyin":
+                if not self._pinyin_edges_ok(dense, i, j):
+                    continue
+                if not self._pinyin_ok(ctext[s:e], folded):
+                    if ctext[s:e] != folded and len(strangers) < _MAX_STRANGERS:
+                        strangers.append((term, i, j))
+                    continue
+            if channel == "spelling":
+                # "deepfacelab x" is the name spelt right and a stray letter, not a misspelling
+                if any(m[0].canonical == term.canonical and m[1] < j and i < m[2] for m in found.values()):
+                    continue
+                channel = "glyph"
             if term.word and not latin_edges_ok(dense, i, j, folded):
                 continue
             m = _new_match(Match, (term, i, j, channel, term.weight * weights.get(channel, 1.0)))
@@ -380,9 +432,29 @@ class Channels:
             old = found.get(at)
             if old is None or m[4] > old[4]:
                 found[at] = m
+        if strangers:
+            self._catalogue(found, strangers, norm)
         if self.initials and _LETTER.search(dense):
             self._initials(found, dense)
         return self._unmasked(list(found.values()))
+
+    def _catalogue(self, found: dict[tuple[str, str, int, int], Match], strangers: list[tuple[Term, int, int]],
+                   norm: Normalised) -> None:
+        """A sound-alike that keeps no char of its term (今单 for 金丹) is an accident alone, but not as one item
+        of a list of the same group's words ("出今单 仙单": a catalogue of 丹 words): then it counts, as pinyin.
+        A list item stands apart: the seller's text has a space or a symbol between it and its neighbour (in
+        "快递默认底单", 递默 sounds like 底模 but is glued to 底单)."""
+        factor = self.weights.get("pinyin", 1.0)
+        starts, ends = norm.dense.starts, norm.dense.ends
+        near = [(m[1], m[2], m[0].group) for m in found.values()]
+        for term, i, j in strangers:
+            for a, b, g in near:
+                if g != term.group or not (a == j or b == i):
+                    continue
+                left = j if a == j else b  # the dense index where the second item starts
+                if ends[left - 1] < starts[left]:
+                    self._add(found, Match(term, i, j, "pinyin", term.weight * factor))
+                    break
 
     def _add(self, found: dict[tuple[str, str, int, int], Match], m: Match) -> None:
         """One match per (canonical, group, span): "Deep Face Lab" and "DeepFaceLab" fold to one pattern."""
