@@ -312,7 +312,7 @@ def test_loader_never_raises_and_accounts_for_every_line(rows: list[bytes]) -> N
 @pytest.fixture(scope="module")
 def labelled() -> dict[str, list]:
     out = {}
-    for name, path in (("dev", DEV), ("heldout", HELDOUT)):
+    for name, path in (("dev", DEV), ("heldout", HELDOUT), ("dev2", DEV.with_name("dev2.jsonl"))):
         examples, bad = load_examples(path)
         assert bad == [], f"{path.name}: {bad}"
         out[name] = examples
