@@ -97,7 +97,9 @@ class Tally:
 
 
 @dataclass
-class Confusion:
+class Counts:
+    """Counts for one row of the moderation table; the metrics are `jieyao.text.evaluate.Confusion`'s."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -109,26 +111,11 @@ class Confusion:
         else:
             self.fp, self.tn = (self.fp + 1, self.tn) if flagged else (self.fp, self.tn + 1)
 
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        d = 2 * self.tp + self.fp + self.fn
-        return 2 * self.tp / d if d else 0.0
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.fn + self.tn
-
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn,
-                "precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+        from jieyao.text.evaluate import Confusion
+
+        c = Confusion(self.tp, self.fp, self.fn, self.tn)
+        return {"n": c.n, **c.to_dict()}
 
 
 def size_bucket(px: int) -> str:
@@ -292,7 +279,7 @@ def score(labels: Sequence[dict[str, Any]], recs: Sequence[dict[str, Any]]) -> d
     limit_kinds: dict[str, int] = defaultdict(int)
     ocr_s = qr_s = wall_s = 0.0
     n_images = 0
-    mod: dict[str, Confusion] = defaultdict(Confusion)
+    mod: dict[str, Counts] = defaultdict(Counts)
     for lab, rec in zip(labels, recs, strict=True):
         r = lab["render"]
         for truth, qr_truth, got in zip(lab["ocr_truth"], lab["qr_truth"], rec["images"], strict=True):
