@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from jieyao import __version__, bank_cli, hash_cli, lineage_cli, match_cli, moderate_cli, serve_cli
+from jieyao import __version__, bank_cli, hash_cli, lineage_cli, match_cli, moderate_cli, serve_cli, spark_cli
 from jieyao.limits import ScanLimits
 from jieyao.model import ScanReport
 from jieyao.registry import RecogniserConfig, build_recognisers, get_reporter, reporter_names
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     lineage_cli.add_parser(sub)
     match_cli.add_parser(sub)
     serve_cli.add_parser(sub)
+    spark_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="build a small corpus of structural imitations and scan it")
     demo.add_argument("--dir", default="demo-corpus", help="where to build the corpus (default ./demo-corpus)")
@@ -305,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_cli.run_serve(args)
         if args.command == "keys":
             return serve_cli.run_keys(args)
+        if args.command == "spark-scan":
+            return spark_cli.run_scan(args)
+        if args.command == "spark-moderate":
+            return spark_cli.run_moderate(args)
     except BrokenPipeError:  # `jieyao ... | head`: the reader left before the report was whole
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR

@@ -13,6 +13,7 @@ CHASSIS_RULE_HELP: dict[str, str] = {
     "limit.ratio": "A member expands more than max_ratio times its packed size past ratio_floor_bytes; "
                    "extraction stopped. Typical of a flat high-ratio bomb.",
     "limit.time": "A target took longer than max_seconds; scanning of that target stopped.",
+    "limit.remote_bytes": "A remote object (fsspec URI) was larger than spool_max_bytes; it was not copied or scanned.",
     "limit.file_bytes": "A file is larger than max_file_bytes; it was not hashed, only its structure was read.",
     "limit.solid_block": "A 7z member hit a limit inside a solid block several times; the remaining members "
                          "were not scanned, since each retry decompresses the whole block again.",
