@@ -139,3 +139,21 @@ def test_fuzz_mutated_images_only_ever_raise_image_error(data: st.DataObject) ->
         return
     for f in out.frames:
         assert f.ndim == 3 and f.shape[2] == 3 and f.dtype == np.uint8
+
+
+def test_exif_rotated_jpeg_is_turned_upright_and_sized_as_shown() -> None:
+    import io
+
+    from PIL import Image
+
+    img = canvas(400, 100)
+    img[:, :50] = 0  # a black band on the left of the stored picture
+    pic = Image.fromarray(img)
+    exif = pic.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to show"
+    buf = io.BytesIO()
+    pic.save(buf, "JPEG", exif=exif, quality=95)
+    out = decode_image(buf.getvalue(), ImageLimits(max_side=200))
+    assert (out.width, out.height) == (100, 400)  # as shown
+    assert out.frames[0].shape[:2] == (200, 50) and out.scale == pytest.approx(2.0)
+    assert out.frames[0][5, 25].max() < 60  # the band is now at the top

@@ -113,6 +113,15 @@ def _to_rgb(frame: PILImage.Image, limits: ImageLimits) -> tuple[np.ndarray, flo
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), scale
 
 
+def _turned(im: PILImage.Image) -> bool:
+    """Shown turned by 90° (EXIF orientation 5-8). A damaged EXIF block counts as upright, as exif_transpose
+    takes it."""
+    try:
+        return im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:
+        return False
+
+
 def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage:
     """Bytes → up to `max_frames` RGB frames. Raises ImageError for what is not a readable image; a bomb or an
     oversized file gives a DecodedImage with no frames and the limit in `limits`."""
@@ -179,6 +188,9 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
             out.frames.append(rgb)
             out.frame_indexes.append(k)
             # boxes are reported in the original image's pixels, whatever scale the frame was decoded at
-            out.scale = max(w / rgb.shape[1], h / rgb.shape[0], 1.0) if rgb.size else draft_scale
+            # (long side to long side, so a frame turned upright by its EXIF orientation scales the same way)
+            out.scale = max(max(w, h) / max(rgb.shape[0], rgb.shape[1]), 1.0) if rgb.size else draft_scale
+        if out.frames and _turned(im):  # read once a frame has loaded (a PNG's EXIF may follow its pixels)
+            out.width, out.height = h, w
     out.seconds = time.perf_counter() - t0
     return out
