@@ -14,7 +14,9 @@ from typing import Any, TextIO
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
 
 
-IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
+"""A BMP is "BM" and then a DIB header of one of these sizes at offset 14: "BM" alone starts text too (BMW...)."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,10 +53,17 @@ def _is_image_file(path: str) -> bool:
         return False
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(18)
     except OSError:
         return False
-    return head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    bmp = head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in BMP_HEADER_SIZES
+    return head.startswith(IMAGE_MAGIC) or bmp or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _fail(message: str) -> SystemExit:
+    """A usage or set-up error: the message on stderr and exit 2 (1 means "flagged")."""
+    print(f"jieyao moderate: {message}", file=sys.stderr)
+    return SystemExit(EXIT_ERROR)
 
 
 class _Images:
@@ -69,8 +78,8 @@ class _Images:
             from jieyao.images import ImageLimits, ImageReader, OcrEngine
 
             if not OcrEngine.available():
-                raise SystemExit("jieyao moderate: reading pictures needs the `ocr` extra "
-                                 "(pip install 'jieyao[ocr]'); use --no-images to moderate the text only")
+                raise _fail("reading pictures needs the `ocr` extra (pip install 'jieyao[ocr]'); use --no-images "
+                            "to moderate the text only")
             changes: dict[str, Any] = {}
             if self.args.max_image_pixels is not None:
                 changes["max_pixels"] = self.args.max_image_pixels
@@ -93,15 +102,18 @@ def run(args: argparse.Namespace, open_output: Callable[[str | None], AbstractCo
         return EXIT_OK
     files = args.file or ["-"]
     if files.count("-") > 1:
-        raise SystemExit("jieyao moderate: '-' (stdin) can be given once")
+        raise _fail("'-' (stdin) can be given once")
     images = _Images(args)
+    pictures = {name for name in files if _is_image_file(name)}
+    if pictures and args.no_images:  # refused before any output is written
+        raise _fail(f"{sorted(pictures)[0]} is a picture, and --no-images was given")
+    if pictures:
+        images.reader()  # fails here, before any output, when the `ocr` extra is missing
     fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "jsonl")
     with open_output(args.output) as out:
         writer = ModerationWriter(out, fmt, color=fmt == "table" and out.isatty())
         for name in files:
-            if _is_image_file(name):
-                if args.no_images:
-                    raise SystemExit(f"jieyao moderate: {name} is a picture, and --no-images was given")
+            if name in pictures:
                 from jieyao.images import moderate_with_images
 
                 writer.add(moderate_with_images(moderator, {}, [name], id=name, reader=images.reader()))
@@ -133,8 +145,12 @@ def _moderate_stream(args: argparse.Namespace, name: str, moderator: Any, images
                 from jieyao.images.moderation import image_paths
 
                 paths = image_paths(record.images, base)
-                writer.add(moderate_with_images(moderator, record.fields, paths, id=record.id,
-                                                reader=images.reader()))
+                try:
+                    writer.add(moderate_with_images(moderator, record.fields, paths, id=record.id,
+                                                    reader=images.reader()))
+                except ValueError as exc:  # a field named like a picture's (image[0])
+                    print(f"jieyao moderate: {name}:{record.line}: {exc}", file=sys.stderr)
+                    writer.add(ModerationResult(id=record.id, decision=Decision.REVIEW, error=str(exc)))
                 continue
             if not record.fields:
                 writer.add(moderator.moderate("", id=record.id))

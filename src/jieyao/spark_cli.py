@@ -209,12 +209,31 @@ def _read_input(spark: Any, args: argparse.Namespace) -> Any:
 def _text_columns(args: argparse.Namespace, columns: list[str]) -> list[str]:
     if args.columns:
         return list(args.columns)
-    if "text" in columns:
-        return ["text"]
-    fields: list[str] = [c for c in ("title", "description") if c in columns]
+    from jieyao.text.listings import TEXT_FIELDS
+
+    fields = [c for c in TEXT_FIELDS if c in columns]  # as `jieyao moderate` reads JSONL: each row its own
     if not fields:
         raise ValueError(f"no text column: pass --column (the input has {', '.join(columns)})")
     return fields
+
+
+def _corrupt_rows_reviewed(out: Any, prefix: str, F: Any) -> Any:
+    """Rows Spark could not parse get every column from one `review` result with the error, as the CLI's
+    bad-record output does (not a pass of "" with only the decision overridden)."""
+    import json
+
+    from jieyao.model import Decision
+    from jieyao.text.result import ModerationResult
+
+    doc = ModerationResult(None, Decision.REVIEW, error="not a JSON object").to_dict()
+    bad = F.col("_corrupt_record").isNotNull()
+    empty = F.array().cast("array<string>")
+    replace = {"decision": F.lit(doc["decision"]), "labels": empty, "score": F.lit(0.0), "hits": F.lit("[]"),
+               "contacts": F.lit("[]"), "rules": empty, "evasion": empty, "error": F.lit(doc["error"]),
+               "result": F.lit(json.dumps(doc, ensure_ascii=False))}
+    for name, value in replace.items():
+        out = out.withColumn(prefix + name, F.when(bad, value).otherwise(F.col(prefix + name)))
+    return out
 
 
 def run_moderate(args: argparse.Namespace) -> int:
@@ -234,11 +253,7 @@ def run_moderate(args: argparse.Namespace) -> int:
         out = moderate_dataframe(df, cols, ModerationJob(shipment), id_column=id_column, prefix=args.prefix,
                                  partitions=args.partitions)
         if "_corrupt_record" in df.columns:  # a line that is not JSON: reported, never a silent pass
-            bad = F.col("_corrupt_record").isNotNull()
-            out = (out.withColumn(args.prefix + "decision", F.when(bad, F.lit("review"))
-                                  .otherwise(F.col(args.prefix + "decision")))
-                   .withColumn(args.prefix + "error", F.when(bad, F.lit("not a JSON object"))
-                               .otherwise(F.col(args.prefix + "error"))))
+            out = _corrupt_rows_reviewed(out, args.prefix, F)
         _write(out, args)
         return _summary(spark, args.output, "listings", "jieyao spark-moderate", args.prefix)
     except _job_errors() as exc:

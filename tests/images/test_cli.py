@@ -67,3 +67,19 @@ def test_pixel_limit_flag(listing_dir: Path, capsys: pytest.CaptureFixture[str])
     (row,) = _rows(capsys.readouterr().out).values()
     assert code == 1 and row["decision"] == "review" and row["labels"] == ["limit"]
     assert row["images"][0]["limits"][0].startswith("image.pixels")
+
+
+def test_text_starting_with_bm_is_not_a_bmp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    listings = tmp_path / "cars.txt"
+    listings.write_text("BMW车主专享 DeepFaceLab 整合包 出售\n九成新自行车\n", encoding="utf-8")
+    code = main(["moderate", str(listings), "-f", "jsonl"])
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert code == 1 and len(rows) == 2 and json.loads(rows[0])["decision"] == "block"
+
+
+def test_usage_errors_exit_2_before_any_output(listing_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["moderate", str(listing_dir / "pics" / "sale.png"), "--no-images", "-f", "json"])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--no-images" in captured.err

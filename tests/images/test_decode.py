@@ -157,3 +157,22 @@ def test_exif_rotated_jpeg_is_turned_upright_and_sized_as_shown() -> None:
     assert (out.width, out.height) == (100, 400)  # as shown
     assert out.frames[0].shape[:2] == (200, 50) and out.scale == pytest.approx(2.0)
     assert out.frames[0][5, 25].max() < 60  # the band is now at the top
+
+
+def test_a_gif_frame_larger_than_its_screen_is_checked_too() -> None:
+    """The pixel limit is checked on the declared screen and again on each frame: a 100×100 animation whose
+    second frame declares 8,000×8,000 must not be decoded (Pillow grows the canvas on seek)."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (100, 100), 200).convert("P").save(buf, "GIF")
+    big = (b"\x21\xf9\x04\x00\x0a\x00\x00\x00" + b"\x2c" + struct.pack("<HHHH", 0, 0, 8000, 8000) + b"\x00"
+           + b"\x02\x02\x44\x01\x00" + b";")
+    out = decode_image(buf.getvalue()[:-1] + big, ImageLimits(max_frames=2))
+    assert out.n_frames == 2 and [f.shape for f in out.frames] == [(100, 100, 3)]
+    assert out.limits == ["image.pixels: frame 1 declares 8000×8000 = 64,000,000 pixels, over the "
+                          "40,000,000-pixel limit; it and later frames not read"]
+    assert out.scales == [1.0]

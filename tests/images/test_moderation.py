@@ -117,3 +117,10 @@ def test_non_regular_image_path_is_refused(moderator, reader, tmp_path) -> None:
     os.mkfifo(pipe)
     res = moderate_with_images(moderator, {}, [str(pipe)], reader=reader)  # must not block on the FIFO
     assert "not a regular file" in res.extra["images"][0]["error"]
+
+
+def test_a_callers_field_may_not_take_a_pictures_name(moderator, reader) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="reserved"):
+        moderate_with_images(moderator, {"image[0]": "AI换脸 加V 123456"}, [text_png(["hello"])], reader=reader)

@@ -95,3 +95,19 @@ def test_line_limit_keeps_the_first_lines(reader: ImageReader) -> None:
     got = capped.read(text_png(["first line here", "second line here", "third line here"]), "x.png")
     assert [x.text for x in got.lines] == ["first line here"]
     assert got.limits == ["image.lines: more than 1 lines; the rest were not read"]
+
+
+def test_thin_strips_are_padded_before_ocr(reader: ImageReader) -> None:
+    """rapidocr scales a frame until its short side is ~736 px: unpadded, a 2000×8 strip costs gigabytes in
+    one native call. Padded to 4:1 it is an ordinary picture, and boxes keep their coordinates."""
+    from jieyao.images.reader import MAX_ASPECT, _squarer
+
+    strip = np.full((8, 2000, 3), 0, np.uint8)
+    padded = _squarer(strip)
+    assert padded.shape == (500, 2000, 3) and max(padded.shape[:2]) <= MAX_ASPECT * min(padded.shape[:2])
+    assert (padded[:8] == 0).all() and (padded[8:] == 255).all()
+    assert _squarer(canvas(800, 600)).shape == (600, 800, 3)  # ordinary pictures are left alone
+    rng = np.random.default_rng(3)
+    tall = rng.integers(0, 255, (2000, 8, 3)).astype(np.uint8)
+    got = reader.read(png_bytes(tall), "strip.png")
+    assert got.error is None and got.frames == 1

@@ -252,3 +252,18 @@ def test_links_built_without_the_index_equal_those_built_with_it(tmp_path: Path)
         rep = bank.recount()  # streamed from the database (a bank too big to hold): the same links
     assert (rep.models, rep.related_pairs, rep.shared_links) == (4, 1, 16)
     assert _links(tmp_path / "streamed.sqlite") == held
+
+
+def test_coverage_does_not_depend_on_whether_the_child_kept_the_constant() -> None:
+    """The common parameters leave the coverage denominator whether or not this child matched them: a child
+    that dropped the copied constant is not held to a higher bar than one that kept it."""
+    ref = fp(with_constants(1, "emap"))
+    emap_params = EMAP.size
+    common = {i: 3 for i, t in enumerate(ref.tensors) if t.name == "emap"}
+    kept = fp(child_of(with_constants(1, "emap"), noise=0.3))
+    dropped = fp({k: v for k, v in child_of(with_constants(1, "emap"), noise=0.3).items() if k != "emap"})
+    a = compare(kept, ref, common=common, common_params=emap_params)
+    # as the bank search calls it: only the common tensors some candidate row reached are marked (none here)
+    b = compare(dropped, ref, common={}, common_params=emap_params)
+    assert a.descendant and b.descendant
+    assert a.coverage == pytest.approx(b.coverage) and a.coverage == pytest.approx(1.0)

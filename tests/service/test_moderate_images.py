@@ -48,6 +48,12 @@ def test_image_only_listing_and_bounds(service):
     assert bad.status_code == 422 and "base64" in bad.text
     many = service.post("/v1/moderate", json={"images": [_image(b"x")] * 17}, role="submitter")
     assert many.status_code == 422
+    spread = service.post("/v1/moderate", json={"listings": [{"images": [_image(b"x")] * 9}] * 2},
+                          role="submitter")
+    assert spread.status_code == 400 and "at most 16 pictures per request" in spread.json()["error"]["message"]
+    taken = service.post("/v1/moderate", json={"fields": {"image[0]": "AI换脸"}, "images": [_image(SALE_PNG)]},
+                         role="submitter")
+    assert taken.status_code == 422 and "reserved" in taken.text
     broken = service.post("/v1/moderate", json={"text": "你好", "images": [_image(b"<html></html>")]},
                           role="submitter")
     assert broken.status_code == 200 and broken.json()["decision"] == "review"

@@ -89,7 +89,26 @@ def test_spark_moderate_bad_json_line_is_an_error_row(spark: Any, tmp_path: Path
     assert "2 listings (block 0, review 1, pass 1), 1 error" in capsys.readouterr().out
     bad = next(r for r in table(out) if r["_corrupt_record"])
     assert bad["decision"] == "review" and bad["error"] == "not a JSON object"
+    assert bad["rules"] == [] and bad["labels"] == [] and json.loads(bad["result"])["error"] == "not a JSON object"
     assert main(["spark-moderate", str(src), "--column", "body", "-o", str(tmp_path / "c")]) == 2
+
+
+def test_spark_moderate_reads_each_record_like_jieyao_moderate(spark: Any, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Records with different fields in one file: each row is moderated from the fields it has, as the CLI
+    does, so a title + description listing beside a text one is not moderated as an empty text."""
+    rows = [{"id": "1", "text": "九成新自行车"},
+            {"id": "2", "title": "AI换脸教程 包教会", "description": "加V 12345678"},
+            {"id": "3", "body": "DeepFaceLab 整合包 出售 网盘秒发"}]
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    out = tmp_path / "mixed.parquet"
+    main(["spark-moderate", str(src), "-o", str(out)])
+    main(["moderate", str(src), "-f", "jsonl", "-o", str(tmp_path / "cli.jsonl")])
+    capsys.readouterr()
+    cli = {r["id"]: r for r in map(json.loads, (tmp_path / "cli.jsonl").read_text(encoding="utf-8").splitlines())}
+    got = {r["id"]: json.loads(r["result"]) for r in table(out)}
+    assert got == cli and got["2"]["decision"] != "pass" and got["3"]["decision"] == "block"
 
 
 def test_plain_scan_does_not_import_pyspark(tmp_path: Path) -> None:

@@ -65,7 +65,9 @@ class DecodedImage:
     frame_indexes: list[int] = field(default_factory=list)
     n_frames: int = 1
     scale: float = 1.0
-    """Original pixels per frame pixel (≥ 1): boxes found on a frame are multiplied by it."""
+    """Original pixels per frame pixel (≥ 1) of the first frame: boxes found on it are multiplied by it."""
+    scales: list[float] = field(default_factory=list)
+    """The same, per frame (a GIF frame may be larger than the animation's screen)."""
     limits: list[str] = field(default_factory=list)
     """Limits hit while decoding (e.g. frames beyond `max_frames` not read), in words."""
     seconds: float = 0.0
@@ -175,6 +177,11 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
             try:
                 if n_frames > 1:
                     im.seek(k)
+                    fw, fh = im.size  # a GIF frame can be declared larger than the screen checked above
+                    if fw * fh > limits.max_pixels:
+                        out.limits.append(f"image.pixels: frame {k} declares {fw}×{fh} = {fw * fh:,} pixels, over "
+                                          f"the {limits.max_pixels:,}-pixel limit; it and later frames not read")
+                        break
                 im.load()
                 rgb, draft_scale = _to_rgb(im, limits)
             except Image.DecompressionBombError as exc:
@@ -189,7 +196,10 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
             out.frame_indexes.append(k)
             # boxes are reported in the original image's pixels, whatever scale the frame was decoded at
             # (long side to long side, so a frame turned upright by its EXIF orientation scales the same way)
-            out.scale = max(max(w, h) / max(rgb.shape[0], rgb.shape[1]), 1.0) if rgb.size else draft_scale
+            fw, fh = (w, h) if n_frames == 1 else im.size
+            scale = max(max(fw, fh) / max(rgb.shape[0], rgb.shape[1]), 1.0) if rgb.size else draft_scale
+            out.scales.append(scale)
+            out.scale = out.scales[0]
         if out.frames and _turned(im):  # read once a frame has loaded (a PNG's EXIF may follow its pixels)
             out.width, out.height = h, w
     out.seconds = time.perf_counter() - t0

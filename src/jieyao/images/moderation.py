@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -23,6 +24,14 @@ from jieyao.images.reader import ImageReader, ImageText, TextLine
 from jieyao.model import Decision
 from jieyao.text.engine import Moderator
 from jieyao.text.result import Contact, Hit, ModerationResult, RuleFired
+
+_IMAGE_FIELD = re.compile(r"image\[\d+\]\Z")
+
+
+def is_image_field(name: str) -> bool:
+    """`image[N]`: the field a picture's text is moderated as; a caller's own field may not take the name."""
+    return _IMAGE_FIELD.match(name) is not None
+
 
 ImageInput = bytes | str | os.PathLike[str] | tuple[str, bytes]
 """Image bytes, a local path, or (name, bytes)."""
@@ -156,6 +165,9 @@ def moderate_with_images(moderator: Moderator, fields: Mapping[str, str], images
 
     `extra["images"]` describes each picture (hash, size, format, the lines read with their boxes, errors,
     limits, time spent); image fields are named `image[i]` in `extra["fields"]` and `extra["hit_fields"]`."""
+    reserved = [k for k in fields if is_image_field(str(k))]
+    if reserved:
+        raise ValueError(f"field name {reserved[0]!r} is reserved for what a picture says (image[N])")
     reader = reader or default_reader()
     limits = reader.limits
     todo = list(images)[:limits.max_images]

@@ -13,11 +13,14 @@ import hashlib
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jieyao.images.decode import DecodedImage, ImageError, ImageLimits, decode_image
 from jieyao.images.ocr import OcrEngine, Quad
 from jieyao.images.qr import QrDecoder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _I_LIKE = frozenset("l|丨")
 
@@ -120,6 +123,24 @@ def fold_ocr_text(text: str) -> str:
     return "".join(chars)
 
 
+MAX_ASPECT = 4
+"""rapidocr's detector scales a frame up until its *short* side is ~736 px: a 2000 × 8 strip would become
+736 × 184,000 (8.7 GB and minutes in one native call). Strips are padded with white to this aspect first."""
+
+
+def _squarer(rgb: np.ndarray) -> np.ndarray:
+    """The frame padded on the right or at the bottom (boxes keep their coordinates) to at most MAX_ASPECT."""
+    import numpy as np
+
+    h, w = rgb.shape[:2]
+    if max(h, w) <= MAX_ASPECT * min(h, w):
+        return rgb
+    nh, nw = max(h, -(-w // MAX_ASPECT)), max(w, -(-h // MAX_ASPECT))
+    out = np.full((nh, nw, 3), 255, np.uint8)
+    out[:h, :w] = rgb
+    return out
+
+
 def _inside(box: Quad, outer: Quad) -> bool:
     """The centre of `box` lies within the bounding rectangle of `outer`."""
     cx = sum(p[0] for p in box) / 4
@@ -169,7 +190,7 @@ class ImageReader:
 
     def _read_frames(self, decoded: DecodedImage, out: ImageText, t0: float) -> None:
         limits = self.limits
-        for frame, index in zip(decoded.frames, decoded.frame_indexes, strict=True):
+        for frame, index, scale in zip(decoded.frames, decoded.frame_indexes, decoded.scales, strict=True):
             if min(frame.shape[0], frame.shape[1]) < limits.min_side:
                 out.notes.append(f"frame {index}: {frame.shape[1]}×{frame.shape[0]} is too small to hold text")
                 continue
@@ -179,14 +200,14 @@ class ImageReader:
                 if self._over_budget(out, t0, "OCR"):
                     return
                 t = time.perf_counter()
-                texts = [TextLine(fold_ocr_text(line.text), line.score, _scaled(line.box, decoded.scale), "ocr",
-                                  index, line.text) for line in self.ocr.read(frame)]
+                texts = [TextLine(fold_ocr_text(line.text), line.score, _scaled(line.box, scale), "ocr",
+                                  index, line.text) for line in self.ocr.read(_squarer(frame))]
                 out.ocr_seconds += time.perf_counter() - t
             if self.use_qr:
                 if self._over_budget(out, t0, "QR decoding"):
                     return
                 t = time.perf_counter()
-                codes = [TextLine(code.text, 1.0, _scaled(code.box, decoded.scale), "qr", index)
+                codes = [TextLine(code.text, 1.0, _scaled(code.box, scale), "qr", index)
                          for code in self.qr.read(frame, limits.max_qr)]
                 out.qr_seconds += time.perf_counter() - t
             # OCR "reads" a stray character or two out of a QR code's modules: what lies inside a decoded code

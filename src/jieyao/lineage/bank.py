@@ -371,16 +371,17 @@ class LineageBank:
             if self.common_ready:
                 self._link(conn, model_id, row_ids, stored, index)
             self._bump(conn)
-            cached = self._cache
-            if index is not None and cached is not None and cached[1] is index:
-                # keep the held index current (appending is cheap; reloading it per add would be O(bank)); the
-                # counter moves as `_counter` would read it (generation +1, count +1, max and sum of ids)
-                index.append(model_id, (name, bank, model.total_params, len(model.tensors), model.format),
-                               list(zip(row_ids, stored.tensors, strict=True)))
-                held = sum(b.n + b.t_n for b in index.blocks.values())
-                gen, count, top, total = cached[0]
-                counter = ((gen or 0) + 1, (count or 0) + 1, max(top or 0, model_id), (total or 0) + model_id)
-                self._cache = (counter, index) if held <= self.index_rows else None
+        # after the commit, so a search on another thread never sees a model that could still be rolled back
+        cached = self._cache
+        if index is not None and cached is not None and cached[1] is index:
+            # keep the held index current (appending is cheap; reloading it per add would be O(bank)); the
+            # counter moves as `_counter` would read it (generation +1, count +1, max and sum of ids)
+            index.append(model_id, (name, bank, model.total_params, len(model.tensors), model.format),
+                         list(zip(row_ids, stored.tensors, strict=True)))
+            held = sum(b.n + b.t_n for b in index.blocks.values())
+            gen, count, top, total = cached[0]
+            counter = ((gen or 0) + 1, (count or 0) + 1, max(top or 0, model_id), (total or 0) + model_id)
+            self._cache = (counter, index) if held <= self.index_rows else None
         return LineageModel(name, bank, model.total_params, len(model.tensors), model.format, added, source, note)
 
     def remove(self, name: str) -> bool:

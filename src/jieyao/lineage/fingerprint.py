@@ -403,7 +403,7 @@ def compare(child: ModelPrint, reference: ModelPrint, thresholds: Thresholds | N
     used_c: set[int] = set()
     matches = _greedy([p for p in pairs if p[1] not in marks], child, reference, used_c, marks)
     shared = _greedy([p for p in pairs if p[1] in marks], child, reference, used_c, marks) if marks else []
-    params = max(0, reference.total_params - (common_params if marks else 0))
+    params = max(0, reference.total_params - common_params)  # whether or not this child kept the constants
     covered = sum(m.params for m in matches)
     coverage = min(1.0, covered / params) if params else 0.0
     descendant = len(matches) >= th.min_tensors and coverage >= th.min_coverage

@@ -68,11 +68,14 @@ def engine_for(job: ModerationJob) -> _Engine:
 
 def moderate_value(moderator: Moderator, columns: Sequence[str], values: Sequence[Any],
                    id: str | None) -> ModerationResult:
-    """One row, as `jieyao moderate` would moderate the record; a null field is an empty one."""
-    texts = ["" if v is None else v if isinstance(v, str) else str(v) for v in values]
-    if len(columns) == 1:
-        return moderator.moderate(texts[0], id=id)
-    return moderator.moderate_listing(dict(zip(columns, texts, strict=True)), id=id)
+    """One row, as `jieyao moderate` would moderate the record: a null field is absent (as a JSONL record
+    without it), a lone `text` (or a lone column) is moderated as plain text, several as a listing."""
+    fields = {c: v if isinstance(v, str) else str(v) for c, v in zip(columns, values, strict=True) if v is not None}
+    if len(columns) == 1 or not fields:
+        return moderator.moderate(next(iter(fields.values()), ""), id=id)
+    if list(fields) == ["text"]:
+        return moderator.moderate(fields["text"], id=id)
+    return moderator.moderate_listing(fields, id=id)
 
 
 def _columns(result: ModerationResult, versions: list[tuple[str, str]]) -> dict[str, Any]:

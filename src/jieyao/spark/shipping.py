@@ -90,7 +90,11 @@ class Shipment:
             out["rule_pack"] = f"{pack.name}@{pack.version}"
         out.update(self.extra_versions)
         for f in self.files:
-            out[f"{f.kind}:{os.path.basename(f.source.rstrip('/')) or f.source}"] = f.version
+            base = os.path.basename(f.source.rstrip('/')) or f.source
+            key = f"{f.kind}:{base}"
+            if key in out:  # two files of one kind with the same name (a/lex.json, b/lex.json): both recorded
+                key = f"{f.kind}:{base}@{f.name}"
+            out[key] = f.version
         return out
 
     @property
@@ -140,7 +144,7 @@ def _declared_version(path: Path, kind: str) -> str | None:
 
 def _snapshot_sqlite(src: Path, dest: Path) -> None:
     """A consistent copy of a live SQLite database (WAL included), taken through the backup API."""
-    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    source = sqlite3.connect(Path(src).resolve().as_uri() + "?mode=ro", uri=True)  # as_uri escapes # ? %
     try:
         target = sqlite3.connect(dest)
         try:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from jieyao.images.moderation import is_image_field
 from jieyao.service.auth import Principal, Role
 from jieyao.service.cases import CaseSubject, maybe_open_case
 from jieyao.service.context import ServiceContext
@@ -68,6 +69,8 @@ class Listing(BaseModel):
             raise ValueError("a listing needs text, title, description, fields or images")
         if self.fields is not None and len(self.fields) > MAX_FIELDS:
             raise ValueError(f"at most {MAX_FIELDS} fields")
+        if self.fields and any(is_image_field(k) for k in self.fields):
+            raise ValueError("field names image[N] are reserved for what the listing's pictures say")
         return self
 
     def named_fields(self) -> dict[str, str] | None:
@@ -162,6 +165,9 @@ async def moderate(body: Listing | Batch, request: Request, who: Submitter) -> d
     listings = body.listings if isinstance(body, Batch) else [body]
     if len(listings) > ctx.cfg.max_batch:
         raise bad_request(f"at most {ctx.cfg.max_batch} listings per request (got {len(listings)})")
+    pictures = sum(len(x.images or ()) for x in listings)
+    if pictures > MAX_IMAGES:  # OCR is ~0.5 s a picture, serialised per process: bound what one request holds
+        raise bad_request(f"at most {MAX_IMAGES} pictures per request (got {pictures}); send the rest separately")
     done = moderate_all(ctx, listings) if _small(listings) else await run_bounded(ctx, moderate_all, ctx, listings)
     if any(m.result.decision.value in ctx.cfg.cases_on for m in done):
         await run_bounded(ctx, queue_cases, ctx, who, done)
