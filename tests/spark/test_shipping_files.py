@@ -31,3 +31,23 @@ def test_two_files_with_one_name_are_both_versioned(tmp_path: Path) -> None:
     versions = local(lexicons=paths).versions(rule_pack=False)
     lex = {k: v for k, v in versions.items() if k.startswith("lexicon")}
     assert len(lex) == 2, versions
+
+
+def test_links_in_a_folder_to_ship_are_refused_before_copying(tmp_path: Path) -> None:
+    import pytest
+
+    from jieyao.spark.shipping import ShippingError
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "rules.yar").write_text("rule a { condition: true }", encoding="utf-8")
+    (tmp_path / "secret").write_text("not for the workers", encoding="utf-8")
+    (pack / "x.yar").symlink_to(tmp_path / "secret")
+    with pytest.raises(ShippingError, match="symbolic links inside a folder"):
+        local(yara=[str(pack)])
+    from jieyao.spark import shipping
+
+    (pack / "x.yar").unlink()
+    assert shipping._planned_bytes(pack, 10**9) == len("rule a { condition: true }")
+    with pytest.raises(ShippingError, match="add up to more than"):
+        shipping._planned_bytes(pack, 5)  # over the budget: refused before a byte is copied

@@ -170,8 +170,31 @@ def stage(items: Iterable[tuple[str, str]], staging: str | None = None) -> tuple
         raise
 
 
+def _planned_bytes(path: Path, left: int) -> int:
+    """What copying `path` will write, checked before anything is copied: a folder holding a symbolic link is
+    refused (staged as a link it would dangle or point out of the folder, and its target would escape the
+    content hash), and the total must fit in what is `left` of the shipping budget."""
+    if path.is_symlink() and path.is_dir():
+        raise ShippingError(f"{path}: a symbolic link to a folder is not shipped; give the folder itself")
+    if not path.is_dir():
+        size = path.stat().st_size
+    else:
+        size = 0
+        for n, p in enumerate(path.rglob("*")):
+            if n > 10_000:
+                raise ShippingError(f"{path}: more than 10,000 files in a folder to ship")
+            if p.is_symlink():
+                raise ShippingError(f"{p}: symbolic links inside a folder to ship are refused; copy the file in")
+            if p.is_file():
+                size += p.stat().st_size
+    if size > left:
+        raise ShippingError(f"files to ship add up to more than {MAX_SHIPPED_BYTES} bytes ({path})")
+    return size
+
+
 def _stage_into(root: str, items: list[tuple[str, str]]) -> tuple[ShippedFile, ...]:
     budget = [MAX_SHIPPED_BYTES]
+    planned = MAX_SHIPPED_BYTES
     out: list[ShippedFile] = []
     for i, (kind, given) in enumerate(items):
         if kind not in KINDS:
@@ -183,6 +206,8 @@ def _stage_into(root: str, items: list[tuple[str, str]]) -> tuple[ShippedFile, .
         if not path.exists():
             raise ShippingError(f"{kind} file to ship does not exist: {given}")
         basename = Path(os.path.abspath(path)).name or "file"
+        if kind not in ("bank_db", "lineage_db"):
+            planned -= _planned_bytes(path, planned)
         work = Path(root) / f"staging-{i}"
         work.mkdir()
         dest = work / basename
