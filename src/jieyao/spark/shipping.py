@@ -234,17 +234,20 @@ def _stage_into(root: str, items: list[tuple[str, str]]) -> tuple[ShippedFile, .
     return tuple(out)
 
 
+def _items(rules: Sequence[str], hashes: Sequence[str], yara: Sequence[str], lexicons: Sequence[str],
+           moderation_rules: Sequence[str], bank_db: str | None, lineage_db: str | None) -> list[tuple[str, str]]:
+    """The (kind, path) pairs `stage` takes, from `ship`'s and `local`'s keyword arguments."""
+    items = [*(("rules", p) for p in rules), *(("hashes", p) for p in hashes), *(("yara", p) for p in yara),
+             *(("lexicon", p) for p in lexicons), *(("moderation_rules", p) for p in moderation_rules)]
+    items += [(kind, p) for kind, p in (("bank_db", bank_db), ("lineage_db", lineage_db)) if p]
+    return items
+
+
 def ship(spark: Any, *, rules: Sequence[str] = (), hashes: Sequence[str] = (), yara: Sequence[str] = (),
          lexicons: Sequence[str] = (), moderation_rules: Sequence[str] = (), bank_db: str | None = None,
          lineage_db: str | None = None) -> Shipment:
     """Stage and register every file with the session's SparkContext; the Shipment goes to the workers."""
-    items = [*(("rules", p) for p in rules), *(("hashes", p) for p in hashes), *(("yara", p) for p in yara),
-             *(("lexicon", p) for p in lexicons), *(("moderation_rules", p) for p in moderation_rules)]
-    if bank_db:
-        items.append(("bank_db", bank_db))
-    if lineage_db:
-        items.append(("lineage_db", lineage_db))
-    root, files = stage(items)
+    root, files = stage(_items(rules, hashes, yara, lexicons, moderation_rules, bank_db, lineage_db))
     atexit.register(shutil.rmtree, root, True)  # Spark serves the staged copies until the driver exits
     sc = spark.sparkContext
     for name in sorted({f.name for f in files if not f.url}):
@@ -257,12 +260,6 @@ def local(*, rules: Sequence[str] = (), hashes: Sequence[str] = (), yara: Sequen
           lineage_db: str | None = None) -> Shipment:
     """The same description without shipping: every worker reads the paths as given (a shared filesystem, or
     local mode). Versions are still computed, from a staged copy that is removed again."""
-    items = [*(("rules", p) for p in rules), *(("hashes", p) for p in hashes), *(("yara", p) for p in yara),
-             *(("lexicon", p) for p in lexicons), *(("moderation_rules", p) for p in moderation_rules)]
-    if bank_db:
-        items.append(("bank_db", bank_db))
-    if lineage_db:
-        items.append(("lineage_db", lineage_db))
-    root, files = stage(items)
+    root, files = stage(_items(rules, hashes, yara, lexicons, moderation_rules, bank_db, lineage_db))
     shutil.rmtree(root, ignore_errors=True)
     return Shipment(files=files, staged=False)
